@@ -1,0 +1,21 @@
+.PHONY: run test lint bench bench-tick bench-stream bench-external
+
+run:
+	scripts/serve
+
+test:
+	scripts/test
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench: bench-tick bench-stream bench-external
+
+bench-tick:
+	.venv/bin/python bench/bench_tick.py
+
+bench-stream:
+	.venv/bin/python bench/bench_stream.py
+
+bench-external:
+	.venv/bin/python bench/bench_external.py

@@ -1,0 +1,25 @@
+"""ASGI entry point: Django for HTTP, the price stream for WebSockets, the embedded feed started lazily.
+
+``daphne finally_site.asgi:application`` and ``runserver`` (with daphne installed) both serve this.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finally_site.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_asgi_app = get_asgi_application()
+
+from django.conf import settings  # noqa: E402
+
+if settings.CONFIG_PROBLEMS:
+    # daphne runs no system checks: refuse to start with one clear line per problem instead.
+    for problem in settings.CONFIG_PROBLEMS:
+        print(f"finally: configuration error: {problem}", file=sys.stderr)
+    raise SystemExit(2)
+
+from market.routing import build_application  # noqa: E402
+
+application = build_application(django_asgi_app)

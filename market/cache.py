@@ -1,0 +1,336 @@
+"""The shared in-memory price store: latest price per ticker, a short history, source freshness.
+
+The seed's ``PriceCache`` API (``update``, ``get``, ``get_all``, ``remove``) is kept with its semantics:
+a ticker's first update is flat, ``timestamp=None`` means "now" while ``0`` is a real timestamp.
+
+Prices are held in NumPy arrays indexed by a stable slot per ticker, so a source can write a whole
+tick for thousands of tickers in one vectorised call (``slots`` once, then ``write_slots`` per tick).
+``PriceUpdate`` objects are built only when somebody reads them.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .models import PriceUpdate, make_update
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HISTORY_SIZE = 360  # three minutes at the default 0.5 s tick: enough for a sparkline
+_INITIAL_CAPACITY = 64
+
+
+class TickBatch:
+    """What one write to the cache changed, handed to listeners after the write.
+
+    A ticker counts as changed when its price moved or when it got its first price.
+    """
+
+    __slots__ = ("_changed", "_changed_mask", "_slot_of", "timestamp")
+
+    def __init__(
+        self,
+        timestamp: float,
+        slot_of: dict[str, int],
+        changed_mask: np.ndarray | None = None,
+        changed: frozenset[str] | None = None,
+    ):
+        self.timestamp = timestamp
+        self._slot_of = slot_of
+        self._changed_mask = changed_mask
+        self._changed = changed
+
+    def changed_in(self, tickers: Iterable[str]) -> list[str]:
+        """The tickers among ``tickers`` that this write changed (cost grows with ``tickers`` only)."""
+        if self._changed is not None:
+            return [t for t in tickers if t in self._changed]
+        mask, slot_of = self._changed_mask, self._slot_of
+        result = []
+        for ticker in tickers:
+            slot = slot_of.get(ticker)
+            if slot is not None and slot < len(mask) and mask[slot]:
+                result.append(ticker)
+        return result
+
+    def changed(self) -> list[str]:
+        """Every ticker this write changed."""
+        if self._changed is not None:
+            return sorted(self._changed)
+        return self.changed_in(list(self._slot_of))
+
+    def merge(self, other: "TickBatch") -> "TickBatch":
+        """One batch standing for this write and a later one (used to coalesce pending work)."""
+        return TickBatch(other.timestamp, {}, changed=frozenset(self.changed()) | frozenset(other.changed()))
+
+
+class PriceCache:
+    """Thread-safe cache of latest prices per ticker, with a short history and source freshness."""
+
+    def __init__(self, history_size: int = DEFAULT_HISTORY_SIZE):
+        if history_size < 1:
+            raise ValueError("history_size must be at least 1")
+        self._lock = threading.Lock()
+        self._history_size = history_size
+        self._slot_of: dict[str, int] = {}
+        self._ticker_at: list[str | None] = []
+        self._free: list[int] = []
+        self._layout_version = 0
+        self._last_success: float | None = None
+        self._listeners: list[Callable[[TickBatch], None]] = []
+        self._allocate(_INITIAL_CAPACITY)
+
+    def _allocate(self, capacity: int) -> None:
+        size = self._history_size
+        old = getattr(self, "_price", None)
+        arrays = {
+            "_price": np.zeros(capacity),
+            "_previous": np.zeros(capacity),
+            "_timestamp": np.zeros(capacity),
+            "_has_price": np.zeros(capacity, dtype=bool),
+            "_history_price": np.zeros((capacity, size)),
+            "_history_time": np.zeros((capacity, size)),
+            "_history_next": np.zeros(capacity, dtype=np.int64),
+            "_history_len": np.zeros(capacity, dtype=np.int64),
+        }
+        if old is not None:
+            used = len(old)
+            for name, array in arrays.items():
+                array[:used] = getattr(self, name)
+        for name, array in arrays.items():
+            setattr(self, name, array)
+
+    def _slot_for(self, ticker: str) -> int:
+        """The slot of ``ticker``, allocating one if needed. Caller holds the lock."""
+        slot = self._slot_of.get(ticker)
+        if slot is not None:
+            return slot
+        if self._free:
+            slot = self._free.pop()
+            self._ticker_at[slot] = ticker
+        else:
+            slot = len(self._ticker_at)
+            if slot >= len(self._price):
+                self._allocate(2 * len(self._price))
+            self._ticker_at.append(ticker)
+        self._slot_of[ticker] = slot
+        self._layout_version += 1
+        return slot
+
+    # The seed's API
+
+    def update(self, ticker: str, price: float, timestamp: float | None = None) -> PriceUpdate:
+        """Update the price of one ticker and return the resulting ``PriceUpdate``."""
+        now = time.time()
+        ts = now if timestamp is None else float(timestamp)
+        price = float(price)
+        with self._lock:
+            slot = self._slot_for(ticker)
+            had_price = bool(self._has_price[slot])
+            previous = float(self._price[slot]) if had_price else price
+            self._store(slot, price, previous, ts)
+            self._last_success = now
+            update = make_update(ticker, price, previous, ts)
+        if self._listeners and (not had_price or price != previous):
+            self._notify(TickBatch(ts, {}, changed=frozenset((ticker,))))
+        return update
+
+    def get(self, ticker: str) -> PriceUpdate | None:
+        """The latest price of ``ticker``, or None when it has none."""
+        with self._lock:
+            return self._read(ticker)
+
+    def get_all(self) -> dict[str, PriceUpdate]:
+        """The latest price of every ticker that has one."""
+        with self._lock:
+            found = {ticker: self._read(ticker) for ticker in self._slot_of}
+        return {ticker: update for ticker, update in found.items() if update is not None}
+
+    def remove(self, ticker: str) -> None:
+        """Forget ``ticker``: its price and its history."""
+        with self._lock:
+            slot = self._slot_of.pop(ticker, None)
+            if slot is None:
+                return
+            self._ticker_at[slot] = None
+            self._has_price[slot] = False
+            self._history_len[slot] = 0
+            self._history_next[slot] = 0
+            self._free.append(slot)
+            self._layout_version += 1
+
+    # Reads beyond the seed
+
+    def get_many(self, tickers: Iterable[str]) -> dict[str, PriceUpdate]:
+        """The latest price of each of ``tickers`` that has one, read under one lock."""
+        with self._lock:
+            found = {ticker: self._read(ticker) for ticker in tickers}
+        return {ticker: update for ticker, update in found.items() if update is not None}
+
+    def get_price(self, ticker: str) -> float | None:
+        with self._lock:
+            slot = self._slot_of.get(ticker)
+            if slot is None or not self._has_price[slot]:
+                return None
+            return float(self._price[slot])
+
+    def tickers(self) -> list[str]:
+        """Tickers that have a price."""
+        with self._lock:
+            return [t for t, slot in self._slot_of.items() if self._has_price[slot]]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(sum(1 for slot in self._slot_of.values() if self._has_price[slot]))
+
+    def __contains__(self, ticker: object) -> bool:
+        with self._lock:
+            slot = self._slot_of.get(ticker)  # type: ignore[arg-type]
+            return slot is not None and bool(self._has_price[slot])
+
+    def history(self, ticker: str, limit: int | None = None) -> list[tuple[float, float]]:
+        """Recent ``(timestamp, price)`` pairs of ``ticker``, oldest first, at most ``limit`` of them."""
+        with self._lock:
+            return self._read_history(ticker, limit)
+
+    def histories(
+        self, tickers: Iterable[str], limit: int | None = None
+    ) -> dict[str, list[tuple[float, float]]]:
+        """``history`` for several tickers under one lock; tickers without a price are left out."""
+        with self._lock:
+            found = {ticker: self._read_history(ticker, limit) for ticker in tickers}
+        return {ticker: points for ticker, points in found.items() if points}
+
+    @property
+    def history_size(self) -> int:
+        return self._history_size
+
+    # Freshness of the source writing here
+
+    def mark_success(self, when: float | None = None) -> None:
+        """Record that the source succeeded (every write does this; a poll with no change calls it)."""
+        with self._lock:
+            self._last_success = time.time() if when is None else float(when)
+
+    @property
+    def last_success(self) -> float | None:
+        """Wall-clock time of the source's last success, or None before the first one."""
+        return self._last_success
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the source last succeeded, or None before the first success."""
+        last = self._last_success
+        if last is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - last)
+
+    # The vectorised path for sources
+
+    @property
+    def layout_version(self) -> int:
+        """Changes whenever a slot is allocated or freed: slots taken before are then to be refreshed."""
+        return self._layout_version
+
+    def slots(self, tickers: Sequence[str]) -> np.ndarray:
+        """Stable slot numbers for ``tickers`` (allocated when new), valid until ``layout_version`` moves."""
+        with self._lock:
+            return np.fromiter((self._slot_for(t) for t in tickers), dtype=np.int64, count=len(tickers))
+
+    def write_slots(self, slots: np.ndarray, prices: np.ndarray, timestamp: float | None = None) -> None:
+        """Write one price per slot with ``update``'s semantics, for the whole array at once."""
+        now = time.time()
+        ts = now if timestamp is None else float(timestamp)
+        prices = np.asarray(prices, dtype=np.float64)
+        with self._lock:
+            had_price = self._has_price[slots]
+            old = self._price[slots]
+            self._previous[slots] = np.where(had_price, old, prices)
+            self._price[slots] = prices
+            self._timestamp[slots] = ts
+            self._has_price[slots] = True
+            position = self._history_next[slots]
+            self._history_price[slots, position] = prices
+            self._history_time[slots, position] = ts
+            self._history_next[slots] = (position + 1) % self._history_size
+            self._history_len[slots] = np.minimum(self._history_len[slots] + 1, self._history_size)
+            self._last_success = now
+            if self._listeners:
+                mask = np.zeros(len(self._price), dtype=bool)
+                mask[slots] = ~had_price | (prices != old)
+                batch = TickBatch(ts, self._slot_of, changed_mask=mask)
+        if self._listeners:
+            self._notify(batch)
+
+    def update_many(
+        self, tickers: Sequence[str], prices: Sequence[float], timestamp: float | None = None
+    ) -> None:
+        """``update`` for many tickers at one timestamp."""
+        self.write_slots(self.slots(tickers), np.asarray(prices, dtype=np.float64), timestamp)
+
+    def apply(self, updates: Iterable[PriceUpdate]) -> None:
+        """Store updates exactly as given (a mirror of another process's cache keeps its previous prices)."""
+        now = time.time()
+        changed = set()
+        with self._lock:
+            for update in updates:
+                slot = self._slot_for(update.ticker)
+                if not self._has_price[slot] or self._price[slot] != update.price:
+                    changed.add(update.ticker)
+                self._store(slot, update.price, update.previous_price, update.timestamp)
+            self._last_success = now
+        if self._listeners and changed:
+            self._notify(TickBatch(now, {}, changed=frozenset(changed)))
+
+    # Listeners
+
+    def add_listener(self, listener: Callable[[TickBatch], None]) -> None:
+        """Call ``listener(batch)`` after every write that changed something, in the writing thread."""
+        self._listeners = [*self._listeners, listener]
+
+    def remove_listener(self, listener: Callable[[TickBatch], None]) -> None:
+        self._listeners = [existing for existing in self._listeners if existing is not listener]
+
+    def _notify(self, batch: TickBatch) -> None:
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:
+                logger.exception("price cache listener %r failed", listener)
+
+    # Internals; the caller holds the lock
+
+    def _store(self, slot: int, price: float, previous: float, ts: float) -> None:
+        self._price[slot] = price
+        self._previous[slot] = previous
+        self._timestamp[slot] = ts
+        self._has_price[slot] = True
+        position = self._history_next[slot]
+        self._history_price[slot, position] = price
+        self._history_time[slot, position] = ts
+        self._history_next[slot] = (position + 1) % self._history_size
+        self._history_len[slot] = min(self._history_len[slot] + 1, self._history_size)
+
+    def _read(self, ticker: str) -> PriceUpdate | None:
+        slot = self._slot_of.get(ticker)
+        if slot is None or not self._has_price[slot]:
+            return None
+        return make_update(
+            ticker, float(self._price[slot]), float(self._previous[slot]), float(self._timestamp[slot])
+        )
+
+    def _read_history(self, ticker: str, limit: int | None) -> list[tuple[float, float]]:
+        slot = self._slot_of.get(ticker)
+        if slot is None:
+            return []
+        length = int(self._history_len[slot])
+        if limit is not None:
+            length = min(length, max(0, limit))
+        if length == 0:
+            return []
+        end = int(self._history_next[slot])
+        order = (np.arange(end - length, end)) % self._history_size
+        times = self._history_time[slot, order].tolist()
+        prices = self._history_price[slot, order].tolist()
+        return list(zip(times, prices, strict=True))

@@ -1,0 +1,22 @@
+import os
+
+import pytest
+
+from market.feed import reset_feed
+
+
+@pytest.fixture(autouse=True)
+def fresh_feed():
+    """Every test starts with a fresh, unstarted feed and an empty price cache in this process."""
+    feed = reset_feed()
+    yield feed
+    reset_feed()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_when_required(request):
+    """Under scripts/test's PostgreSQL pass, a 'postgres' test must really run on PostgreSQL."""
+    if os.environ.get("FINALLY_REQUIRE_POSTGRES") and request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        assert connection.vendor == "postgresql", "DATABASE_URL does not point at PostgreSQL"

@@ -1,0 +1,187 @@
+"""Helpers shared by the tests: free ports, waiting for a condition, real server processes."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(available: bool, what: str) -> None:
+    """Skip on a developer machine without ``what``; fail loudly under CI, where it must be there."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI but is not available", pytrace=False)
+    pytest.skip(f"{what} is not available on this machine")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(
+    condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.02, message: str = "condition"
+) -> object:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def clean_env(**overrides: str | None) -> dict[str, str]:
+    """The environment for a child process: no inherited project settings, then ``overrides``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "MARKET_FEED",
+            "MASSIVE_API_KEY",
+            "MASSIVE_BASE_URL",
+            "MASSIVE_POLL_INTERVAL",
+            "SIMULATOR_INTERVAL",
+            "SIMULATOR_SEED",
+            "DJANGO_SETTINGS_MODULE",
+        }
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+class Process:
+    """A child process (daphne, runfeed, redis-server) with its output kept in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, cwd: Path = PROJECT_DIR):
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Process":
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            self.args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, signum: int) -> None:
+        if self.alive:
+            self.proc.send_signal(signum)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def python_command(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def migrate_database(env: dict[str, str]) -> None:
+    """Run ``manage.py migrate`` for a child process's database."""
+    subprocess.run(
+        python_command("manage.py", "migrate", "--noinput"),
+        env=env,
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def start_daphne(
+    env: dict[str, str], log_dir: Path, port: int | None = None, name: str = "daphne", timeout: float = 30.0
+) -> tuple[Process, int]:
+    """Start ``daphne finally_site.asgi:application`` on a free port and wait until it accepts connections."""
+    port = port or free_port()
+    proc = Process(
+        python_command("-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "finally_site.asgi:application"),
+        env,
+        log_dir / f"{name}-{port}.log",
+    ).start()
+    try:
+        wait_for(lambda: port_open(port) or not proc.alive, timeout, message=f"{name} on port {port}")
+    except AssertionError:
+        proc.stop()
+        raise
+    if not proc.alive:
+        raise AssertionError(f"{name} exited at start:\n{proc.log()}")
+    return proc, port
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+def start_redis(log_dir: Path, port: int | None = None) -> tuple[Process, int]:
+    """Start a private redis-server on a free local port (no persistence)."""
+    binary = redis_server_binary()
+    require(binary is not None, "redis-server (Debian package redis-server)")
+    port = port or free_port()
+    proc = Process(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        os.environ.copy(),
+        log_dir / f"redis-{port}.log",
+    ).start()
+    wait_for(lambda: port_open(port), 10, message=f"redis-server on port {port}")
+    return proc, port
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("FINALLY_ARTIFACTS", PROJECT_DIR / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
