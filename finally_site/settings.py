@@ -137,6 +137,8 @@ else:
 # Hooks through which the market app learns what the portfolio app needs, without importing it.
 MARKET_TICKER_DEMAND = "portfolio.selectors.ticker_demand"
 MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
+# (dotted path, seconds): run by the process that owns the source, once per deployment.
+MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", True)

@@ -78,6 +78,7 @@ class Feed:
                 asyncio.create_task(self._apply_changes_forever(), name="feed-apply-changes"),
                 asyncio.create_task(self._reconcile_forever(), name="feed-reconcile"),
                 asyncio.create_task(self._watch_source_forever(), name="feed-watchdog"),
+                *start_periodic_jobs(),
             ]
             self.started = True
             logger.info(
@@ -193,6 +194,28 @@ class Feed:
                 logger.exception(
                     "restarting the market source failed; trying again in %ss", WATCHDOG_INTERVAL
                 )
+
+
+def start_periodic_jobs() -> list[asyncio.Task]:
+    """Run each ``settings.MARKET_PERIODIC_JOBS`` entry, ``(dotted path, seconds)``, in a thread forever.
+
+    The process that owns the source runs them (the server in embedded mode, ``runfeed`` in external
+    mode), so a job such as recording portfolio values runs once per deployment.
+    """
+    return [
+        asyncio.create_task(_run_periodically(path, float(seconds)), name=f"periodic:{path}")
+        for path, seconds in getattr(settings, "MARKET_PERIODIC_JOBS", ())
+    ]
+
+
+async def _run_periodically(path: str, seconds: float) -> None:
+    job = sync_to_async(import_string(path), thread_sensitive=False)
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            logger.exception("periodic job %s failed; next run in %ss", path, seconds)
 
 
 _feed: Feed | None = None
