@@ -8,9 +8,12 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finally_site.settings")
 
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
-django_asgi_app = get_asgi_application()
+# Plain daphne serves no static files (runserver does, in DEBUG): serve them here so the pages work under
+# either. Behind a production web server, point it at STATIC_ROOT after `collectstatic` instead.
+django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
 from django.conf import settings  # noqa: E402
 
