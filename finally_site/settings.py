@@ -6,6 +6,7 @@ line naming the variable.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -100,6 +101,10 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE takes that lock up front so a read-then-write never deadlocks.
     _database["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     _database.pop("CONN_MAX_AGE", None)
+    # A file, not the default shared-cache in-memory test database: there, concurrent threads get
+    # SQLITE_LOCKED instead of waiting for the lock, so concurrency tests would not be real.
+    # One file per test process, as several test runs may share the machine.
+    _database["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"finally-test-{os.getpid()}.sqlite3")}
 DATABASES = {"default": _database}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
