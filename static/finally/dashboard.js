@@ -1,0 +1,189 @@
+/*
+ * The dashboard: live quote rows (price, change over the chart window, flash, sparkline), adding and
+ * removing tickers through the JSON API, and rows following "watchlist" frames so a change made in
+ * another tab or in the admin shows up without a reload. Relies on the stream's default subscription.
+ */
+(function () {
+  "use strict";
+
+  const FinAlly = window.FinAlly;
+  const table = document.getElementById("watchlist");
+  if (!table) return;
+  const body = table.tBodies[0];
+  const rowTemplate = document.getElementById("quote-row");
+  const addForm = document.getElementById("add-ticker");
+  const message = document.getElementById("watchlist-message");
+  const emptyNote = document.getElementById("watchlist-empty");
+  const NO_PRICE_AFTER_MS = 5000;
+  const { fmt, charts } = FinAlly;
+
+  let liveSince = null;
+
+  function rowFor(ticker) {
+    return body.querySelector('tr[data-ticker="' + CSS.escape(ticker) + '"]');
+  }
+
+  function newRow(ticker) {
+    const row = rowTemplate.content.firstElementChild.cloneNode(true);
+    row.dataset.ticker = ticker;
+    row.dataset.state = "pending";
+    row.dataset.addedAt = String(Date.now());
+    row.querySelector("[data-ticker-name]").textContent = ticker;
+    for (const input of row.querySelectorAll('input[name="ticker"]')) input.value = ticker;
+    const button = row.querySelector("button[data-remove]");
+    if (button) button.setAttribute("aria-label", "Remove " + ticker);
+    paint(row, false);
+    return row;
+  }
+
+  /* Draw one row from the stream's latest price and history; flash when a tick moved it. */
+  function paint(row, flash) {
+    const ticker = row.dataset.ticker;
+    const update = FinAlly.stream.price(ticker);
+    if (!update) return;
+    const points = FinAlly.stream.history(ticker);
+    const reference = points.length ? points[Math.max(0, points.length - 120)][1] : update.price;
+    const change = update.price - reference;
+    const priceCell = row.querySelector("[data-price]");
+    priceCell.textContent = fmt.price(update.price);
+    const changeCell = row.querySelector("[data-change]");
+    const percentCell = row.querySelector("[data-change-percent]");
+    changeCell.textContent = fmt.signed(change);
+    percentCell.textContent = fmt.percent(reference ? (change / reference) * 100 : 0);
+    changeCell.dataset.sign = percentCell.dataset.sign = fmt.sign(change);
+    row.dataset.state = "priced";
+    charts.sparkline(row.querySelector("svg.sparkline"), points);
+    if (flash) charts.flash(priceCell, update.direction);
+  }
+
+  function markUnknown(row) {
+    row.dataset.state = "unknown";
+    row.querySelector("[data-price]").textContent = "no price / unknown";
+  }
+
+  function showMessage(text, kind) {
+    message.textContent = text || "";
+    message.dataset.kind = kind || "error";
+    message.hidden = !text;
+  }
+
+  function syncEmptyNote() {
+    if (emptyNote) emptyNote.hidden = body.rows.length > 0;
+  }
+
+  /* Make the rows match the watchlist's tickers, in order, keeping rows that stay. */
+  function showTickers(tickers) {
+    const wanted = new Set(tickers);
+    for (const row of [...body.rows]) {
+      if (!wanted.has(row.dataset.ticker)) row.remove();
+    }
+    for (const ticker of tickers) {
+      body.appendChild(rowFor(ticker) || newRow(ticker));
+    }
+    syncEmptyNote();
+  }
+
+  function csrfToken() {
+    const input = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    return input ? input.value : "";
+  }
+
+  async function callApi(method, url, payload) {
+    const response = await fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+    });
+    let data = {};
+    if (response.status !== 204) {
+      try {
+        data = await response.json();
+      } catch (error) {
+        data = {};
+      }
+    }
+    return { status: response.status, data: data };
+  }
+
+  async function addTicker(raw) {
+    const { status, data } = await callApi("POST", table.dataset.apiUrl, { ticker: raw });
+    if (status === 200 || status === 201) {
+      const ticker = (data.ticker && (data.ticker.ticker || data.ticker)) || raw.trim().toUpperCase();
+      if (!rowFor(ticker)) body.appendChild(newRow(ticker));
+      syncEmptyNote();
+      showMessage(status === 200 ? ticker + " is already on your watchlist." : "", "info");
+      return true;
+    }
+    showMessage(data.error || "Could not add " + raw + " (HTTP " + status + ").");
+    return false;
+  }
+
+  async function removeTicker(ticker) {
+    const { status, data } = await callApi("DELETE", table.dataset.apiUrl + encodeURIComponent(ticker) + "/");
+    if (status === 204 || status === 404) {
+      const row = rowFor(ticker);
+      if (row) row.remove();
+      syncEmptyNote();
+      showMessage("");
+      return;
+    }
+    showMessage(data.error || "Could not remove " + ticker + " (HTTP " + status + ").");
+  }
+
+  if (addForm) {
+    addForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = addForm.elements.ticker;
+      const raw = input.value;
+      showMessage("");
+      addTicker(raw)
+        .then((added) => {
+          if (added) input.value = "";
+          else input.focus();
+        })
+        .catch(() => showMessage("Could not reach the server; try again."));
+    });
+  }
+
+  body.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-remove-form]");
+    if (!form) return;
+    event.preventDefault();
+    removeTicker(form.elements.ticker.value).catch(() => showMessage("Could not reach the server; try again."));
+  });
+
+  FinAlly.stream.on("update", ({ prices, snapshot }) => {
+    for (const ticker of Object.keys(prices)) {
+      const row = rowFor(ticker);
+      if (row) paint(row, !snapshot);
+    }
+  });
+
+  FinAlly.stream.on("watchlist", (frame) => {
+    if (Array.isArray(frame.tickers) && (!table.dataset.watchlist || frame.name === table.dataset.watchlist)) {
+      showTickers(frame.tickers);
+    }
+  });
+
+  FinAlly.stream.on("state", (state) => {
+    liveSince = state === "live" ? liveSince || Date.now() : null;
+  });
+
+  // A ticker that gets no price while the stream is live is one the source cannot price.
+  setInterval(() => {
+    if (liveSince === null) return;
+    const now = Date.now();
+    for (const row of body.rows) {
+      if (row.dataset.state !== "pending") continue;
+      const since = Math.max(liveSince, Number(row.dataset.addedAt) || 0);
+      if (now - since > NO_PRICE_AFTER_MS) markUnknown(row);
+    }
+  }, 500);
+
+  const pageLoaded = String(Date.now());
+  for (const row of body.rows) {
+    if (!row.dataset.addedAt) row.dataset.addedAt = pageLoaded;
+  }
+  syncEmptyNote();
+})();

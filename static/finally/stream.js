@@ -1,0 +1,192 @@
+/*
+ * FinAlly's one price-stream client, shared by every page.
+ *
+ * Opens ws(s)://<host>/ws/prices/, keeps the latest price and a short history per ticker, and hands
+ * every frame to page code:
+ *
+ *   FinAlly.stream.on("update", ({prices, snapshot}) => ...)  // after a snapshot or a prices frame
+ *   FinAlly.stream.on("watchlist", (frame) => ...)           // the user's default watchlist changed
+ *   FinAlly.stream.on("state", (state) => ...)               // "connecting" | "live" | "stale" |
+ *                                                              // "reconnecting" | "down"
+ *   also "snapshot", "prices", "status", "error" with the raw frame.
+ *   FinAlly.stream.price(ticker), .history(ticker), .subscribe(tickers), .unsubscribe(tickers)
+ *
+ * Pages that rely on the default subscription (the user's watchlists and positions) never call
+ * subscribe. The client reconnects by itself with exponential back-off capped at 5 s, re-sends what
+ * was subscribed explicitly, and marks <html data-feed="..."> so stale data is dimmed, never shown
+ * as live.
+ */
+(function () {
+  "use strict";
+
+  const BASE_DELAY_MS = 250;
+  const MAX_DELAY_MS = 5000;
+  const HISTORY_POINTS = 240;
+  const STATE_LABELS = {
+    connecting: "Connecting",
+    live: "Live",
+    stale: "Stale",
+    reconnecting: "Reconnecting",
+    down: "Disconnected",
+  };
+
+  class PriceStream {
+    constructor(url) {
+      this.url = url;
+      this.socket = null;
+      this.handlers = new Map();
+      this.prices = new Map();
+      this.histories = new Map();
+      this.explicit = new Set();
+      this.state = "connecting";
+      this.failures = 0;
+      this.opened = false;
+      this.timer = null;
+    }
+
+    on(type, handler) {
+      if (!this.handlers.has(type)) this.handlers.set(type, []);
+      this.handlers.get(type).push(handler);
+      return this;
+    }
+
+    emit(type, detail) {
+      for (const handler of this.handlers.get(type) || []) {
+        try {
+          handler(detail);
+        } catch (error) {
+          console.error("finally: a", type, "handler failed", error);
+        }
+      }
+    }
+
+    price(ticker) {
+      return this.prices.get(ticker) || null;
+    }
+
+    history(ticker) {
+      return this.histories.get(ticker) || [];
+    }
+
+    isLive() {
+      return this.state === "live";
+    }
+
+    subscribe(tickers) {
+      tickers.forEach((ticker) => this.explicit.add(ticker));
+      this.send({ action: "subscribe", tickers: tickers });
+    }
+
+    unsubscribe(tickers) {
+      tickers.forEach((ticker) => this.explicit.delete(ticker));
+      this.send({ action: "unsubscribe", tickers: tickers });
+    }
+
+    send(message) {
+      if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+        this.socket.send(JSON.stringify(message));
+      }
+    }
+
+    connect() {
+      clearTimeout(this.timer);
+      let socket;
+      try {
+        socket = new WebSocket(this.url);
+      } catch (error) {
+        this.closed();
+        return;
+      }
+      this.socket = socket;
+      socket.onopen = () => {
+        this.failures = 0;
+        // The state turns live only when the snapshot has replaced what we showed before a drop.
+        this.opened = true;
+        if (this.explicit.size) this.send({ action: "subscribe", tickers: [...this.explicit] });
+      };
+      socket.onmessage = (event) => this.receive(event.data);
+      socket.onclose = () => {
+        if (this.socket === socket) this.closed();
+      };
+    }
+
+    closed() {
+      this.socket = null;
+      this.failures += 1;
+      // The first drop of a working connection is "reconnecting"; a failed attempt is "down".
+      this.setState(this.opened && this.failures === 1 ? "reconnecting" : "down");
+      const delay = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (this.failures - 1));
+      this.timer = setTimeout(() => this.connect(), delay * (0.8 + Math.random() * 0.4));
+    }
+
+    receive(data) {
+      let frame;
+      try {
+        frame = JSON.parse(data);
+      } catch (error) {
+        return;
+      }
+      switch (frame.type) {
+        case "snapshot":
+          this.store(frame.prices || {}, frame.history || {});
+          if (this.state !== "stale") this.setState("live");
+          this.emit("snapshot", frame);
+          this.emit("update", { prices: frame.prices || {}, snapshot: true });
+          break;
+        case "prices":
+          this.store(frame.prices || {}, null);
+          this.emit("prices", frame);
+          this.emit("update", { prices: frame.prices || {}, snapshot: false });
+          break;
+        case "status":
+          this.setState(frame.status === "stale" || frame.stale === true ? "stale" : "live");
+          this.emit("status", frame);
+          break;
+        default:
+          this.emit(frame.type, frame);
+      }
+    }
+
+    store(prices, histories) {
+      for (const [ticker, update] of Object.entries(prices)) {
+        this.prices.set(ticker, update);
+        let points = histories && histories[ticker] ? histories[ticker].slice(-HISTORY_POINTS) : null;
+        if (!points) {
+          points = this.histories.get(ticker) || [];
+          const last = points[points.length - 1];
+          if (!last || last[0] !== update.timestamp) points.push([update.timestamp, update.price]);
+          if (points.length > HISTORY_POINTS) points.splice(0, points.length - HISTORY_POINTS);
+        }
+        this.histories.set(ticker, points);
+      }
+    }
+
+    setState(state) {
+      if (state === this.state && document.documentElement.dataset.feed === state) return;
+      this.state = state;
+      document.documentElement.dataset.feed = state;
+      const indicator = document.getElementById("connection");
+      if (indicator) {
+        indicator.dataset.state = state;
+        indicator.title = "Price stream: " + STATE_LABELS[state];
+        const label = indicator.querySelector(".conn-label");
+        if (label) label.textContent = STATE_LABELS[state];
+      }
+      this.emit("state", state);
+    }
+  }
+
+  function streamUrl() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    return scheme + "//" + window.location.host + "/ws/prices/";
+  }
+
+  const FinAlly = (window.FinAlly = window.FinAlly || {});
+  FinAlly.stream = new PriceStream(streamUrl());
+  FinAlly.stream.setState("connecting");
+  // Page scripts (deferred, loaded after this one) register their handlers before the first frame.
+  document.addEventListener("DOMContentLoaded", () => FinAlly.stream.connect());
+  window.addEventListener("online", () => {
+    if (!FinAlly.stream.socket) FinAlly.stream.connect();
+  });
+})();
