@@ -144,6 +144,8 @@ MARKET_TICKER_DEMAND = "portfolio.selectors.ticker_demand"
 MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
 # (dotted path, seconds): run by the process that owns the source, once per deployment.
 MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
+# The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
+MARKET_AUTOSTART = True
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", True)

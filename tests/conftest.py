@@ -14,6 +14,12 @@ def fresh_feed():
 
 
 @pytest.fixture(autouse=True)
+def _feed_not_autostarted(settings):
+    """The ASGI application driven in-process never starts the real feed unless a test turns it on."""
+    settings.MARKET_AUTOSTART = False
+
+
+@pytest.fixture(autouse=True)
 def _postgres_when_required(request):
     """Under scripts/test's PostgreSQL pass, a 'postgres' test must really run on PostgreSQL."""
     if os.environ.get("FINALLY_REQUIRE_POSTGRES") and request.node.get_closest_marker("postgres"):
