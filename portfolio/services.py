@@ -1,5 +1,334 @@
-"""Business rules of the portfolio app (placeholder until the portfolio issue lands)."""
+"""Business rules of the portfolio app: user set-up, watchlists, trades, value snapshots.
+
+Every function that changes state runs in a transaction and raises ``ServiceError`` (a ``ValueError``)
+with a message fit for the user when a rule refuses the change; a refused change changes nothing.
+The feed hears about watchlist and position changes through ``portfolio.signals`` once they commit.
+"""
+
+import logging
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from market.feed import get_feed
+from market.seed_prices import DEFAULT_TICKERS
+from market.tickers import InvalidTicker, normalize_ticker
+
+from . import events
+from .models import (
+    DEFAULT_WATCHLIST_NAME,
+    Portfolio,
+    PortfolioSnapshot,
+    Position,
+    Trade,
+    Watchlist,
+    WatchlistEntry,
+)
+from .money import (
+    MAX_QUANTITY,
+    InvalidQuantity,
+    InvalidSide,
+    format_money,
+    format_quantity,
+    multiply,
+    parse_quantity,
+    parse_side,
+    price_from_float,
+    to_cents,
+    value_in_cents,
+    weighted_average,
+)
+
+logger = logging.getLogger(__name__)
+
+WATCHLIST_NAME_MAX_LENGTH = 64
 
 
-def record_value_snapshots() -> None:
-    return None
+class ServiceError(ValueError):
+    """A change the rules refuse; ``str(error)`` is a message for the user."""
+
+
+class TradeRefused(ServiceError):
+    """A trade that was not executed; nothing changed."""
+
+
+def _ticker(raw, error: type[ServiceError] = ServiceError) -> str:
+    try:
+        return normalize_ticker(raw)
+    except InvalidTicker as exc:
+        raise error(str(exc)) from None
+
+
+# Users
+
+
+def ensure_user_setup(user) -> Portfolio:
+    """Give ``user`` a portfolio ($10,000 cash) and a default watchlist (the default ten) if missing.
+
+    Idempotent and safe when several requests set up the same user at once. Returns the portfolio.
+    """
+    portfolio, _ = Portfolio.objects.get_or_create(user=user)
+    if not Watchlist.objects.filter(user=user, is_default=True).exists():
+        _create_default_watchlist(user)
+    return portfolio
+
+
+def _create_default_watchlist(user) -> Watchlist:
+    try:
+        with transaction.atomic():
+            watchlist = Watchlist.objects.create(user=user, name=DEFAULT_WATCHLIST_NAME, is_default=True)
+            # bulk_create skips the entry signals: the default ten are always tracked by the feed.
+            WatchlistEntry.objects.bulk_create(
+                WatchlistEntry(watchlist=watchlist, ticker=ticker) for ticker in DEFAULT_TICKERS
+            )
+            return watchlist
+    except IntegrityError:
+        pass
+    # Another request made the default meanwhile, or a watchlist already has the default's name.
+    existing = Watchlist.objects.filter(user=user, is_default=True).first()
+    if existing is not None:
+        return existing
+    named = Watchlist.objects.get(user=user, name__iexact=DEFAULT_WATCHLIST_NAME)
+    return set_default_watchlist(named)
+
+
+# Watchlists
+
+
+def _watchlist_name(raw) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ServiceError("A watchlist needs a name.")
+    name = " ".join(raw.split())
+    if len(name) > WATCHLIST_NAME_MAX_LENGTH:
+        raise ServiceError(f"A watchlist name has at most {WATCHLIST_NAME_MAX_LENGTH} characters.")
+    return name
+
+
+def _name_taken(user, name: str, exclude_pk: int | None = None) -> bool:
+    others = Watchlist.objects.filter(user=user, name__iexact=name)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    return others.exists()
+
+
+def create_watchlist(user, name) -> Watchlist:
+    """A new, empty, non-default watchlist. Names are unique per user, ignoring case."""
+    name = _watchlist_name(name)
+    ensure_user_setup(user)
+    if _name_taken(user, name):
+        raise ServiceError(f"You already have a watchlist named {name!r}.")
+    try:
+        with transaction.atomic():
+            return Watchlist.objects.create(user=user, name=name)
+    except IntegrityError:
+        raise ServiceError(f"You already have a watchlist named {name!r}.") from None
+
+
+def rename_watchlist(watchlist: Watchlist, name) -> Watchlist:
+    name = _watchlist_name(name)
+    if name == watchlist.name:
+        return watchlist
+    if _name_taken(watchlist.user_id, name, exclude_pk=watchlist.pk):
+        raise ServiceError(f"You already have a watchlist named {name!r}.")
+    watchlist.name = name
+    try:
+        with transaction.atomic():
+            watchlist.save(update_fields=["name"])
+    except IntegrityError:
+        raise ServiceError(f"You already have a watchlist named {name!r}.") from None
+    return watchlist
+
+
+def delete_watchlist(watchlist: Watchlist) -> None:
+    """Delete a watchlist and its entries; the default watchlist cannot be deleted."""
+    if watchlist.is_default:
+        raise ServiceError("The default watchlist cannot be deleted.")
+    # The cascade deletes entries through the ORM's collector, which fires their signals (the feed
+    # then drops tickers nobody needs any more).
+    watchlist.delete()
+
+
+def set_default_watchlist(watchlist: Watchlist) -> Watchlist:
+    """Make ``watchlist`` its user's default (the dashboard's), demoting the previous one."""
+    with transaction.atomic():
+        Watchlist.objects.filter(user_id=watchlist.user_id, is_default=True).exclude(pk=watchlist.pk).update(
+            is_default=False
+        )
+        watchlist.is_default = True
+        watchlist.save(update_fields=["is_default"])
+    return watchlist
+
+
+def add_to_watchlist(watchlist: Watchlist, ticker) -> tuple[WatchlistEntry, bool]:
+    """Add ``ticker`` (normalised) to ``watchlist``; ``created`` is False when it was already there."""
+    ticker = _ticker(ticker)
+    existing = WatchlistEntry.objects.filter(watchlist=watchlist, ticker=ticker).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return WatchlistEntry.objects.create(watchlist=watchlist, ticker=ticker), True
+    except IntegrityError:
+        # A concurrent request added it first.
+        return WatchlistEntry.objects.get(watchlist=watchlist, ticker=ticker), False
+
+
+def remove_from_watchlist(watchlist: Watchlist, ticker) -> bool:
+    """Remove ``ticker`` (normalised) from ``watchlist``; False when it was not there."""
+    ticker = _ticker(ticker)
+    entry = WatchlistEntry.objects.filter(watchlist=watchlist, ticker=ticker).first()
+    if entry is None:
+        return False
+    with transaction.atomic():
+        entry.delete()
+    return True
+
+
+# Trading
+
+
+def current_price(ticker: str) -> Decimal:
+    """The price a market order for ``ticker`` fills at now; ``TradeRefused`` when there is no live one."""
+    feed = get_feed()
+    if feed.is_stale():
+        raise TradeRefused("No live prices right now (the market data feed is stale); try again shortly.")
+    price = feed.cache.get_price(ticker)
+    if price is None:
+        raise TradeRefused(f"No live price for {ticker} yet; add it to a watchlist and try again shortly.")
+    decimal_price = price_from_float(price)
+    if decimal_price <= 0:
+        raise TradeRefused(f"No usable price for {ticker} right now.")
+    return decimal_price
+
+
+def execute_trade(user, ticker, side, quantity) -> Trade:
+    """Fill a market order for ``user`` at the cached price, moving cash and position together.
+
+    ``quantity`` may be a str, int, float or Decimal. Raises ``TradeRefused`` (nothing changes) for a
+    bad ticker, side or quantity, no live price, not enough cash or not enough shares. Concurrent
+    trades of one user are serialised on the portfolio row, so they never overspend or oversell.
+    """
+    ticker = _ticker(ticker, TradeRefused)
+    try:
+        side = parse_side(side)
+        quantity = parse_quantity(quantity)
+    except (InvalidSide, InvalidQuantity) as exc:
+        raise TradeRefused(str(exc)) from None
+    price = current_price(ticker)
+    notional = value_in_cents(quantity, price)
+    if side == Trade.Side.BUY and notional <= 0:
+        raise TradeRefused(
+            f"Order too small: {format_quantity(quantity)} {ticker} is worth less than a cent."
+        )
+    ensure_user_setup(user)
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(user=user)
+        position = Position.objects.filter(portfolio=portfolio, ticker=ticker).first()
+        if side == Trade.Side.BUY:
+            realized_pnl = None
+            _buy(portfolio, position, ticker, quantity, price, notional)
+        else:
+            realized_pnl = _sell(portfolio, position, ticker, quantity, notional)
+        portfolio.save(update_fields=["cash"])
+        trade = Trade.objects.create(
+            portfolio=portfolio,
+            ticker=ticker,
+            side=side,
+            quantity=quantity,
+            price=price,
+            notional=notional,
+            realized_pnl=realized_pnl,
+            cash_after=portfolio.cash,
+        )
+        _record_snapshot_after_trade(portfolio)
+        transaction.on_commit(lambda: events.trade_executed(user.pk, trade), robust=True)
+    logger.info("trade %s: %s %s %s @ %s", trade.pk, side, quantity, ticker, price)
+    return trade
+
+
+def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
+    if notional > portfolio.cash:
+        raise TradeRefused(
+            f"Not enough cash: buying {format_quantity(quantity)} {ticker} costs ${format_money(notional)}, "
+            f"you have ${format_money(portfolio.cash)}."
+        )
+    portfolio.cash -= notional
+    if position is None:
+        Position.objects.create(portfolio=portfolio, ticker=ticker, quantity=quantity, avg_cost=price)
+        return
+    new_quantity = position.quantity + quantity
+    if new_quantity > MAX_QUANTITY:
+        raise TradeRefused(f"A position can hold at most {format_quantity(MAX_QUANTITY)} {ticker}.")
+    position.avg_cost = weighted_average(position.quantity, position.avg_cost, quantity, price)
+    position.quantity = new_quantity
+    position.save(update_fields=["quantity", "avg_cost", "updated_at"])
+
+
+def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
+    held = position.quantity if position is not None else Decimal(0)
+    if quantity > held:
+        raise TradeRefused(
+            f"Not enough shares: you hold {format_quantity(held)} {ticker}, cannot sell "
+            f"{format_quantity(quantity)}."
+        )
+    realized_pnl = to_cents(notional - multiply(quantity, position.avg_cost))
+    portfolio.cash += notional
+    if quantity == held:
+        position.delete()
+    else:
+        position.quantity = held - quantity
+        position.save(update_fields=["quantity", "updated_at"])
+    return realized_pnl
+
+
+# Value over time
+
+
+def _portfolio_value(cash: Decimal, positions, prices: dict[str, float]) -> Decimal:
+    """Cash plus each position at its live price (at its average cost when it has none)."""
+    total = cash
+    for position in positions:
+        price = prices.get(position.ticker)
+        unit = price_from_float(price) if price is not None else position.avg_cost
+        total += value_in_cents(position.quantity, unit)
+    return total
+
+
+def _live_prices(tickers) -> dict[str, float]:
+    return {ticker: update.price for ticker, update in get_feed().cache.get_many(tickers).items()}
+
+
+def _record_snapshot_after_trade(portfolio: Portfolio) -> None:
+    positions = list(Position.objects.filter(portfolio=portfolio))
+    prices = _live_prices({p.ticker for p in positions})
+    PortfolioSnapshot.objects.create(
+        portfolio=portfolio,
+        total_value=_portfolio_value(portfolio.cash, positions, prices),
+        cash=portfolio.cash,
+    )
+
+
+def record_value_snapshots() -> int:
+    """Record every portfolio's value now, in one insert; skipped (0) while prices are not fresh.
+
+    Run every 30 s by the process that owns the feed (``settings.MARKET_PERIODIC_JOBS``).
+    Returns the number of snapshots recorded.
+    """
+    if get_feed().is_stale():
+        logger.debug("value snapshots skipped: prices are stale")
+        return 0
+    portfolios = list(Portfolio.objects.prefetch_related("positions"))
+    prices = _live_prices({p.ticker for portfolio in portfolios for p in portfolio.positions.all()})
+    now = timezone.now()
+    snapshots = [
+        PortfolioSnapshot(
+            portfolio=portfolio,
+            recorded_at=now,
+            total_value=_portfolio_value(portfolio.cash, portfolio.positions.all(), prices),
+            cash=portfolio.cash,
+        )
+        for portfolio in portfolios
+    ]
+    PortfolioSnapshot.objects.bulk_create(snapshots, batch_size=500)
+    return len(snapshots)

@@ -1,0 +1,205 @@
+"""Watchlists, portfolios, positions, the trade log and value snapshots.
+
+What must never be false is a database constraint: one default watchlist per user, no negative cash,
+no empty or negative position, tickers that follow the ticker rule. Precisions: see ``portfolio.money``.
+Rules that span rows (cash and position move together) live in ``portfolio.services``.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from market.tickers import InvalidTicker, normalize_ticker
+
+from .money import MAX_DIGITS, MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES
+
+STARTING_CASH = Decimal("10000.00")
+DEFAULT_WATCHLIST_NAME = "Default"
+# The database's own copy of market.tickers.TICKER_PATTERN, anchored.
+TICKER_REGEX = r"^[A-Z0-9.\-]{1,10}$"
+
+
+def validate_ticker(value) -> None:
+    """A model-field validator: the value must already be a normalised ticker."""
+    try:
+        normalized = normalize_ticker(value)
+    except InvalidTicker as exc:
+        raise ValidationError(str(exc), code="invalid_ticker") from None
+    if normalized != value:
+        raise ValidationError(f"Ticker must be upper case without spaces: {normalized!r}.", code="not_normal")
+
+
+def ticker_field(**kwargs) -> models.CharField:
+    return models.CharField(max_length=10, validators=[validate_ticker], **kwargs)
+
+
+def ticker_constraint(model_name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(ticker__regex=TICKER_REGEX),
+        name=f"{model_name}_ticker_valid",
+        violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'.",
+    )
+
+
+def quantity_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=QUANTITY_PLACES, **kwargs)
+
+
+def price_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=PRICE_PLACES, **kwargs)
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=MONEY_PLACES, **kwargs)
+
+
+class Watchlist(models.Model):
+    """A named list of tickers; every user has exactly one default watchlist (the dashboard's)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlists")
+    name = models.CharField(max_length=64)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "-is_default", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "user",
+                Lower("name"),
+                name="watchlist_unique_name_per_user",
+                violation_error_message="This user already has a watchlist with this name.",
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(is_default=True),
+                name="watchlist_one_default_per_user",
+                violation_error_message="This user already has a default watchlist.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(name=""),
+                name="watchlist_name_not_empty",
+                violation_error_message="A watchlist needs a name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
+
+
+class WatchlistEntry(models.Model):
+    watchlist = models.ForeignKey(Watchlist, on_delete=models.CASCADE, related_name="entries")
+    ticker = ticker_field()
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "watchlist entries"
+        ordering = ["watchlist", "added_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["watchlist", "ticker"],
+                name="watchlist_entry_unique_ticker",
+                violation_error_message="This ticker is already on this watchlist.",
+            ),
+            ticker_constraint("watchlist_entry"),
+        ]
+        indexes = [models.Index(fields=["ticker"], name="watchlist_entry_ticker")]
+
+    def __str__(self) -> str:
+        return self.ticker
+
+
+class Portfolio(models.Model):
+    """A user's cash; positions and trades hang off it. Trades lock this row (see services)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolio")
+    cash = money_field(default=STARTING_CASH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(cash__gte=0), name="portfolio_cash_not_negative")]
+
+    def __str__(self) -> str:
+        return f"Portfolio of {self.user}"
+
+
+class Position(models.Model):
+    """An open holding. A position that reaches zero is deleted, so every row here is open."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="positions")
+    ticker = ticker_field()
+    quantity = quantity_field()
+    avg_cost = price_field()
+    opened_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["portfolio", "ticker"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "ticker"], name="position_unique_ticker"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="position_quantity_positive"),
+            models.CheckConstraint(condition=Q(avg_cost__gte=0), name="position_avg_cost_not_negative"),
+            ticker_constraint("position"),
+        ]
+        indexes = [models.Index(fields=["ticker"], name="position_ticker")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity.normalize():f} {self.ticker}"
+
+
+class Trade(models.Model):
+    """One filled market order. Append-only: an existing trade is never changed."""
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="trades")
+    ticker = ticker_field()
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = quantity_field()
+    price = price_field()
+    notional = money_field(help_text="quantity x price, rounded half up to the cent")
+    realized_pnl = money_field(null=True, blank=True, help_text="sells only: proceeds - quantity x avg cost")
+    cash_after = money_field()
+    executed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="trade_price_not_negative"),
+            models.CheckConstraint(condition=Q(cash_after__gte=0), name="trade_cash_after_not_negative"),
+            ticker_constraint("trade"),
+        ]
+        indexes = [models.Index(fields=["portfolio", "-executed_at"], name="trade_portfolio_time")]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity.normalize():f} {self.ticker} @ {self.price.normalize():f}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Trades are an append-only log: an existing trade cannot be changed.")
+        super().save(*args, **kwargs)
+
+
+class PortfolioSnapshot(models.Model):
+    """The value of a portfolio at one moment, for the value-over-time chart."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="snapshots")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    total_value = money_field()
+    cash = money_field()
+
+    class Meta:
+        ordering = ["portfolio", "recorded_at", "id"]
+        indexes = [models.Index(fields=["portfolio", "-recorded_at"], name="snapshot_portfolio_time")]
+
+    def __str__(self) -> str:
+        return f"{self.portfolio} at {self.recorded_at:%Y-%m-%d %H:%M:%S}: {self.total_value}"
