@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from . import config
+from .bus import TickFollower, request_recheck, request_recheck_soon
 from .cache import PriceCache
 from .factory import create_market_data_source
 from .interface import MarketDataSource
@@ -40,11 +41,25 @@ def ticker_demand(tickers: Iterable[str] | None = None) -> dict[str, int]:
     return import_string(path)(None if tickers is None else sorted(set(tickers)))
 
 
-class Feed:
-    """One process's view of the market: the cache, and the source (or the mirror) writing to it."""
+def default_role() -> str:
+    """``"mirror"`` under ``MARKET_FEED=external`` (servers follow ``runfeed``), else ``"owner"``."""
+    try:
+        return "mirror" if config.market_feed() == "external" else "owner"
+    except config.ConfigError:
+        return "owner"  # reported at start-up by the configuration check
 
-    def __init__(self, cache: PriceCache | None = None):
+
+class Feed:
+    """One process's view of the market: the cache, and the source (or the mirror) writing to it.
+
+    ``role`` is ``"owner"`` (this process runs the source: embedded servers and ``runfeed``) or
+    ``"mirror"`` (the cache follows ``runfeed``'s ticks over the channel layer, ``market.bus``).
+    """
+
+    def __init__(self, cache: PriceCache | None = None, role: str | None = None):
         self.cache = cache if cache is not None else PriceCache()
+        self.role = role or default_role()
+        self.reconcile_interval = float(getattr(settings, "MARKET_RECONCILE_INTERVAL", RECONCILE_INTERVAL))
         self.source: MarketDataSource | None = None
         self.source_name = config.source_name()
         self.interval = config.source_interval()
@@ -58,8 +73,14 @@ class Feed:
 
     # Lifecycle
 
-    async def start(self) -> None:
-        """Start the source in the running loop, once; later calls return at once."""
+    async def start(
+        self, tickers: Iterable[str] | None = None, initial_prices: dict[str, float] | None = None
+    ) -> None:
+        """Start the source (or the mirror) in the running loop, once; later calls return at once.
+
+        Owner only: ``tickers`` replaces the first read of the demand hook (the reconcile corrects it
+        later); ``initial_prices`` resumes a source that supports it (the simulator) from those prices.
+        """
         if self.started:
             return
         if self._start_lock is None:
@@ -69,10 +90,15 @@ class Feed:
                 return
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
+            if self.role == "mirror":
+                await self._start_mirror()
+                return
             self.source = create_market_data_source(self.cache)
             self.source_name = self.source.name
             self.interval = self.source.interval
-            tickers = await self._wanted_tickers()
+            if initial_prices and hasattr(self.source, "initial_prices"):
+                self.source.initial_prices = initial_prices
+            tickers = set(tickers) if tickers is not None else await self._wanted_tickers()
             await self.source.start(sorted(tickers))
             self._tasks = [
                 asyncio.create_task(self._apply_changes_forever(), name="feed-apply-changes"),
@@ -84,6 +110,16 @@ class Feed:
             logger.info(
                 "market feed started: %s every %ss, %d tickers", self.source_name, self.interval, len(tickers)
             )
+
+    async def _start_mirror(self) -> None:
+        follower = TickFollower(self)
+        await follower.start()
+        self._tasks = [
+            asyncio.create_task(follower.follow_forever(), name="feed-follow-runfeed"),
+            asyncio.create_task(self._apply_changes_forever(), name="feed-send-changes"),
+        ]
+        self.started = True
+        logger.info("market feed started: following runfeed over the channel layer")
 
     async def stop(self) -> None:
         """Stop the source and the feed's own tasks."""
@@ -119,10 +155,21 @@ class Feed:
             "last_tick_age": None if age is None else round(age, 3),
         }
 
+    def unknown_tickers(self) -> set[str]:
+        """Tickers the source reported it does not know (Massive); always empty for the simulator."""
+        getter = getattr(self.source, "unknown_tickers", None)
+        return set(getter()) if getter is not None else set()
+
     # The ticker set
 
     def tickers_changed(self, tickers: Iterable[str]) -> None:
-        """Re-check these tickers' references soon. Thread-safe; a no-op until the feed runs here."""
+        """Re-check these tickers' references soon. Thread-safe; a no-op until the feed runs here.
+
+        A mirror asks ``runfeed`` to re-check them instead, also before it runs (``manage.py shell``).
+        """
+        if self.role == "mirror" and not self.started:
+            request_recheck_soon(tickers)
+            return
         if not self.started or self._loop is None:
             return
         with self._pending_lock:
@@ -156,6 +203,9 @@ class Feed:
             self._wake.clear()
             with self._pending_lock:
                 tickers, self._pending = self._pending, set()
+            if tickers and self.role == "mirror":
+                await request_recheck(tickers)
+                continue
             if not tickers or self.source is None:
                 continue
             try:
@@ -172,7 +222,7 @@ class Feed:
                 )
 
     async def _reconcile_forever(self) -> None:
-        interval = getattr(settings, "MARKET_RECONCILE_INTERVAL", RECONCILE_INTERVAL)
+        interval = self.reconcile_interval
         while True:
             await asyncio.sleep(interval)
             try:
