@@ -110,6 +110,10 @@ class PriceCache:
         if self._free:
             slot = self._free.pop()
             self._ticker_at[slot] = ticker
+            # A writer still holding pre-removal slots may have written here since: start clean.
+            self._has_price[slot] = False
+            self._history_len[slot] = 0
+            self._history_next[slot] = 0
         else:
             slot = len(self._ticker_at)
             if slot >= len(self._price):
@@ -290,7 +294,8 @@ class PriceCache:
         self._listeners = [*self._listeners, listener]
 
     def remove_listener(self, listener: Callable[[TickBatch], None]) -> None:
-        self._listeners = [existing for existing in self._listeners if existing is not listener]
+        # Equality, not identity: each ``obj.method`` access makes a new bound-method object.
+        self._listeners = [existing for existing in self._listeners if existing != listener]
 
     def _notify(self, batch: TickBatch) -> None:
         for listener in self._listeners:
