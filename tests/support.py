@@ -113,11 +113,13 @@ class Process:
         if self.alive:
             self.proc.send_signal(signum)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+    def stop(self, sig: int | None = None, timeout: float = 10.0) -> int | None:
+        """Send ``sig`` (default SIGTERM), wait up to ``timeout`` s, then SIGKILL the process group."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            # (The method ``signal`` above shadows the module in the class body, hence no default there.)
+            self.proc.send_signal(signal.SIGTERM if sig is None else sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
