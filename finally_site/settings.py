@@ -44,6 +44,8 @@ CSRF_TRUSTED_ORIGINS = [
     for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",")
     if origin.strip()
 ]
+# The JSON API answers a CSRF failure in JSON; other pages keep Django's own 403 page.
+CSRF_FAILURE_VIEW = "portfolio.api.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
