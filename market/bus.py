@@ -49,7 +49,7 @@ HEARTBEAT_MAX = 1.0  # a quiet feed still speaks at least this often (seconds)
 KEYFRAME_INTERVAL = 10.0  # the full list of priced tickers goes out at least this often
 MEMBERSHIP_REFRESH = 2.0  # a follower re-joins the group this often (a restarted Redis forgot it)
 START_TIMEOUT = 2.0
-RETRY_MIN, RETRY_MAX = 0.5, 5.0
+RETRY_MIN, RETRY_MAX = 0.5, 2.0
 
 
 def is_shared(layer) -> bool:
