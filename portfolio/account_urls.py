@@ -1,1 +1,12 @@
-urlpatterns: list = []
+"""Accounts, mounted at /accounts/: log in, log out, sign up."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import account_views
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", account_views.LogoutView.as_view(), name="logout"),
+    path("signup/", account_views.signup, name="signup"),
+]
