@@ -24,6 +24,7 @@ from . import config
 from .bus import TickFollower, request_recheck, request_recheck_soon
 from .cache import PriceCache
 from .factory import create_market_data_source
+from .hub import StreamHub
 from .interface import MarketDataSource
 from .seed_prices import DEFAULT_TICKERS
 
@@ -70,6 +71,7 @@ class Feed:
         self._wake: asyncio.Event | None = None
         self._start_lock: asyncio.Lock | None = None
         self.started = False
+        self.hub = StreamHub(self.cache, self.health)  # fans this cache's ticks out to stream sockets
 
     # Lifecycle
 

@@ -1,7 +1,21 @@
-"""The ASGI application: HTTP to Django, /ws/prices/ to the price stream."""
+"""The ASGI application: HTTP to Django, ``/ws/prices/`` to the stream, the feed lifecycle around it."""
 
-from channels.routing import ProtocolTypeRouter
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
+from django.urls import re_path
+
+from .consumers import PriceStreamConsumer
+from .lifecycle import FeedLifecycle
+
+websocket_urlpatterns = [
+    re_path(r"^ws/prices/?$", PriceStreamConsumer.as_asgi()),
+    # Any other WebSocket path is refused at the handshake (403) instead of erroring in the router.
+    re_path(r"", WebsocketDenier.as_asgi()),
+]
 
 
 def build_application(django_asgi_app):
-    return ProtocolTypeRouter({"http": django_asgi_app})
+    """Wrap Django's ASGI app; origins of WebSocket connections are checked against ``ALLOWED_HOSTS``."""
+    websocket = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    return FeedLifecycle(ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket}))

@@ -1,0 +1,318 @@
+"""The stream hub: fans each tick out to this process's price-stream sockets, in-process.
+
+One hub per feed (``feed.hub``). It listens to the feed's ``PriceCache``; a write schedules one
+fan-out on the event loop, and writes that arrive before it runs are merged into it
+(``TickBatch.merge``), so a burst costs one fan-out. The fan-out groups sockets by their subscribed
+set, reads the changed prices once, builds each group's frame once, and hands that same string to
+each socket's send. Ticks never cross the channel layer here.
+
+Sends are started eagerly, without a task per socket: daphne's send never suspends (it writes into
+the transport), so it completes on the spot. Should a server apply back-pressure (the send
+suspends), that socket is marked busy and its send finishes in a task; meanwhile later ticks only
+mark its tickers dirty, and once the send completes it gets one delta with the latest prices of
+those tickers. A slow socket so never queues more than the latest state and never holds up the
+others. (daphne itself buffers without limit for a client that stops reading, until its ping
+timeout drops it: ``--ping-interval`` 20 s, ``--ping-timeout`` 30 s by default.)
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from .cache import PriceCache, TickBatch
+from .stream_protocol import history_points, price_entry, prices_frame, snapshot_frame, status_frame
+
+logger = logging.getLogger(__name__)
+
+STATUS_CHECK_INTERVAL = 0.5
+MAX_BACKLOG = 64  # control frames waiting behind a suspended send before the socket counts as dead
+SNAPSHOT_CACHE_SECONDS = 1.0
+SNAPSHOT_CACHE_SIZE = 256
+
+SendText = Callable[[str], Awaitable[object]]
+
+
+class Subscriber:
+    """One socket as the hub sees it: how to send to it, and the tickers it follows."""
+
+    __slots__ = ("backlog", "busy", "closed", "dirty", "on_drop", "send", "tickers")
+
+    def __init__(self, send: SendText, tickers: frozenset[str], on_drop: Callable[[], object] | None):
+        self.send = send
+        self.tickers = tickers
+        self.on_drop = on_drop
+        self.busy = False  # a send is suspended (back-pressure); later frames wait
+        self.closed = False
+        self.backlog: deque[str] = deque()  # control frames behind a suspended send, in order
+        self.dirty: set[str] = set()  # tickers that changed while busy: one delta when it is free
+
+
+class StreamHub:
+    """Fan-out of a ``PriceCache``'s writes to subscribed sockets. Use it on one event loop only."""
+
+    def __init__(self, cache: PriceCache, health: Callable[[], dict]):
+        self.cache = cache
+        self._health = health
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._listening = False
+        self._groups: dict[frozenset[str], dict[Subscriber, None]] = {}
+        self._pending: TickBatch | None = None
+        self._status: str | None = None
+        self._monitor: asyncio.Task | None = None
+        self._version = 0  # bumped by every notified write: snapshots built before are out of date
+        self._snapshots: dict[tuple[str, ...], str] = {}
+        self._snapshots_key: tuple[int, float] = (-1, 0.0)
+        self.fan_outs = 0
+        self.frames_sent = 0
+
+    # Connections
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(members) for members in self._groups.values())
+
+    def connect(
+        self, send: SendText, tickers: Iterable[str], on_drop: Callable[[], object] | None = None
+    ) -> Subscriber:
+        """Register a socket following ``tickers``; ``send(text)`` must send one text frame.
+
+        ``on_drop`` is called if the hub gives up on the socket (its send failed or it fell too far
+        behind), so the caller can close it. Call from the event loop.
+        """
+        self._bind(asyncio.get_running_loop())
+        subscriber = Subscriber(send, frozenset(tickers), on_drop)
+        self._groups.setdefault(subscriber.tickers, {})[subscriber] = None
+        if self._monitor is None or self._monitor.done():
+            self._status = self._health()["status"]
+            self._monitor = self._loop.create_task(self._watch_status(), name="stream-hub-status")
+        return subscriber
+
+    def disconnect(self, subscriber: Subscriber) -> None:
+        """Forget a socket (idempotent)."""
+        subscriber.closed = True
+        subscriber.backlog.clear()
+        subscriber.dirty.clear()
+        members = self._groups.get(subscriber.tickers)
+        if members is not None:
+            members.pop(subscriber, None)
+            if not members:
+                del self._groups[subscriber.tickers]
+        if not self._groups and self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
+
+    def set_tickers(self, subscriber: Subscriber, tickers: Iterable[str]) -> None:
+        """Change the tickers a socket follows."""
+        if subscriber.closed:
+            return
+        tickers = frozenset(tickers)
+        if tickers == subscriber.tickers:
+            return
+        members = self._groups.get(subscriber.tickers)
+        if members is not None:
+            members.pop(subscriber, None)
+            if not members:
+                del self._groups[subscriber.tickers]
+        subscriber.tickers = tickers
+        subscriber.dirty &= tickers
+        self._groups.setdefault(tickers, {})[subscriber] = None
+
+    def send(self, subscriber: Subscriber, text: str) -> None:
+        """Send a frame of the socket's own (snapshot, error, status, event) after what went before."""
+        if subscriber.closed:
+            return
+        if subscriber.busy:
+            if len(subscriber.backlog) >= MAX_BACKLOG:
+                self._drop(subscriber, "it stopped reading")
+                return
+            subscriber.backlog.append(text)
+            return
+        self._start(subscriber, text)
+
+    # Frames built from the cache
+
+    def snapshot_frame(self, tickers: Sequence[str]) -> str:
+        """The snapshot of ``tickers``; sockets connecting within the same tick share one build."""
+        key = tuple(tickers)
+        now = time.monotonic()
+        version, built = self._snapshots_key
+        if version != self._version or now - built > SNAPSHOT_CACHE_SECONDS or not self._listening:
+            self._snapshots = {}
+            self._snapshots_key = (self._version, now)
+        frame = self._snapshots.get(key)
+        if frame is None:
+            limit = history_points(len(key))
+            frame = snapshot_frame(self.cache.get_many(key), self.cache.histories(key, limit))
+            if len(self._snapshots) < SNAPSHOT_CACHE_SIZE:
+                self._snapshots[key] = frame
+        return frame
+
+    def health(self) -> dict:
+        """The feed's health (``/healthz``'s body): ``status`` is ``"ok"`` or ``"stale"``."""
+        return self._health()
+
+    # Ticks
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is loop:
+            return
+        # First use, or a new loop (each test runs its own): nothing from the old loop carries over.
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._groups = {}
+        self._pending = None
+        self._monitor = None
+        if not self._listening:
+            self.cache.add_listener(self._on_write)
+            self._listening = True
+
+    def _on_write(self, batch: TickBatch) -> None:
+        """Cache listener: runs in the writing thread, hops to the loop when that is another thread."""
+        self._version += 1
+        if not self._groups:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._enqueue(batch)
+            return
+        # A closed loop (RuntimeError) means nobody is listening any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._enqueue, batch)
+
+    def _enqueue(self, batch: TickBatch) -> None:
+        if self._pending is None:
+            self._pending = batch
+            self._loop.call_soon(self._fan_out)
+        else:
+            self._pending = self._pending.merge(batch)
+
+    def _fan_out(self) -> None:
+        batch, self._pending = self._pending, None
+        if batch is None:
+            return
+        try:
+            self._deliver(batch)
+        except Exception:
+            logger.exception("stream fan-out failed; the next tick goes out as usual")
+
+    def _deliver(self, batch: TickBatch) -> None:
+        self.fan_outs += 1
+        work = []
+        wanted: set[str] = set()
+        for tickers, members in self._groups.items():
+            changed = batch.changed_in(tickers)
+            if changed:
+                work.append((changed, tuple(members)))
+                wanted.update(changed)
+        if not work:
+            return
+        entries = {ticker: price_entry(update) for ticker, update in self.cache.get_many(wanted).items()}
+        for changed, members in work:
+            parts = [entries[ticker] for ticker in changed if ticker in entries]
+            if not parts:
+                continue
+            text = prices_frame(parts)
+            for subscriber in members:
+                if subscriber.busy:
+                    subscriber.dirty.update(changed)
+                elif not subscriber.closed:
+                    self._start(subscriber, text)
+
+    # Sending
+
+    def _start(self, subscriber: Subscriber, text: str) -> None:
+        """Run ``send(text)`` up to its first suspension; finish it in a task only if it suspends."""
+        try:
+            coroutine = subscriber.send(text)
+            suspended_on = coroutine.send(None)
+        except StopIteration:
+            self.frames_sent += 1
+            return
+        except Exception as exc:
+            self._drop(subscriber, f"its send failed: {exc!r}")
+            return
+        subscriber.busy = True
+        self._loop.create_task(self._finish(subscriber, coroutine, suspended_on))
+
+    async def _finish(self, subscriber: Subscriber, coroutine, suspended_on) -> None:
+        try:
+            await _Resumed(coroutine, suspended_on)
+        except Exception as exc:
+            self._drop(subscriber, f"its send failed: {exc!r}")
+            return
+        self.frames_sent += 1
+        subscriber.busy = False
+        self._flush(subscriber)
+
+    def _flush(self, subscriber: Subscriber) -> None:
+        """After a suspended send: the waiting control frames, then one delta of the latest prices."""
+        while subscriber.backlog and not subscriber.busy and not subscriber.closed:
+            self._start(subscriber, subscriber.backlog.popleft())
+        if subscriber.dirty and not subscriber.busy and not subscriber.closed:
+            tickers = [ticker for ticker in subscriber.dirty if ticker in subscriber.tickers]
+            subscriber.dirty.clear()
+            updates = self.cache.get_many(tickers)
+            if updates:
+                self._start(subscriber, prices_frame(price_entry(update) for update in updates.values()))
+
+    def _drop(self, subscriber: Subscriber, why: str) -> None:
+        if subscriber.closed:
+            return
+        logger.warning("price stream: dropping a socket because %s", why)
+        self.disconnect(subscriber)
+        if subscriber.on_drop is not None:
+            try:
+                subscriber.on_drop()
+            except Exception:
+                logger.exception("price stream: on_drop callback failed")
+
+    # Source freshness
+
+    async def _watch_status(self) -> None:
+        """Tell every socket when the source goes stale and when it recovers."""
+        while True:
+            await asyncio.sleep(STATUS_CHECK_INTERVAL)
+            try:
+                health = self._health()
+                if health["status"] == self._status:
+                    continue
+                self._status = health["status"]
+                text = status_frame(health)
+                for members in list(self._groups.values()):
+                    for subscriber in tuple(members):
+                        self.send(subscriber, text)
+            except Exception:
+                logger.exception("price stream status check failed; checking again shortly")
+
+
+class _Resumed:
+    """Await the rest of a coroutine that was started by hand and suspended on ``suspended_on``."""
+
+    __slots__ = ("_coroutine", "_suspended_on")
+
+    def __init__(self, coroutine, suspended_on):
+        self._coroutine = coroutine
+        self._suspended_on = suspended_on
+
+    def __await__(self):
+        coroutine, to_yield = self._coroutine, self._suspended_on
+        while True:
+            try:
+                sent = yield to_yield
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:
+                try:
+                    to_yield = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = coroutine.send(sent)
+                except StopIteration as stop:
+                    return stop.value
