@@ -1,0 +1,306 @@
+"""market.bus, market.last_prices and market.leader in one process, against a real private Redis.
+
+The whole external mode (runfeed and two daphne processes) runs in tests/test_external_cluster.py.
+"""
+
+import asyncio
+import time
+import uuid
+
+import pytest
+import redis
+from channels.layers import InMemoryChannelLayer
+from channels_redis.core import RedisChannelLayer
+
+from market import bus
+from market.bus import TickFollower, TickPublisher, receive_recheck, request_recheck
+from market.feed import Feed
+from market.last_prices import FeedState, LastPriceStore, connect
+from market.leader import LeaderLock
+from market.models import make_update
+from tests.support import artifacts_dir, start_redis
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    proc, port = start_redis(artifacts_dir())
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis(redis_url):
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def layer(redis_url):
+    # A prefix of its own: nothing a previous test left behind can reach this one.
+    return RedisChannelLayer(
+        hosts=[redis_url], prefix=f"test{uuid.uuid4().hex[:8]}", capacity=1000, expiry=10
+    )
+
+
+@pytest.fixture
+async def store(redis_url):
+    store = LastPriceStore(connect(redis_url))
+    yield store
+    await store.close()
+
+
+async def eventually(condition, timeout: float = 3.0, message: str = "condition"):
+    """Await until ``condition()`` is truthy, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(0.01)
+    return result
+
+
+class Pair:
+    """A publishing owner feed and a following mirror feed, running in this loop."""
+
+    def __init__(self, layer, store, interval: float = 10.0):
+        self.owner = Feed(role="owner")
+        self.owner.interval = interval
+        self.mirror = Feed(role="mirror")
+        self.publisher = TickPublisher(self.owner, layer, store)
+        self.follower = TickFollower(self.mirror, layer, store)
+        self.tasks: list[asyncio.Task] = []
+
+    async def __aenter__(self):
+        self.publisher.attach()
+        self.tasks = [
+            asyncio.create_task(self.publisher.run_forever()),
+            asyncio.create_task(self.follower.follow_forever()),
+        ]
+        await eventually(lambda: self.follower.resyncs, message="the follower to join")
+        return self
+
+    async def __aexit__(self, *exc):
+        self.publisher.detach()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def message(seq, updates, run="run1", full=False, **extra):
+    return {
+        "type": bus.TICK,
+        "run": run,
+        "seq": seq,
+        "source": "simulator",
+        "interval": 0.5,
+        "age": 0.0,
+        "full": full,
+        "updates": [[t, p, prev, ts] for t, p, prev, ts in updates],
+        **extra,
+    }
+
+
+async def test_a_mirror_gets_the_published_prices_with_their_previous_prices(layer, store):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 410.0], timestamp=1000.0)
+        pair.owner.cache.update_many(["AAPL", "MSFT"], [191.0, 409.5], timestamp=1000.5)
+        await eventually(lambda: pair.mirror.cache.get_price("MSFT") == 409.5, message="the second tick")
+    mirrored = pair.mirror.cache.get("AAPL")
+    assert (mirrored.price, mirrored.previous_price, mirrored.timestamp) == (191.0, 190.0, 1000.5)
+    assert mirrored.direction == "up"
+    assert pair.mirror.cache.get("MSFT").direction == "down"
+
+
+async def test_each_tick_is_published_with_one_group_send(layer, store, monkeypatch):
+    monkeypatch.setattr(bus, "HEARTBEAT_MAX", 60.0)  # no heartbeat in between, however slow the machine
+    sent = []
+    original = layer.group_send
+
+    async def counting_group_send(group, payload):
+        sent.append((group, payload))
+        await original(group, payload)
+
+    layer.group_send = counting_group_send
+    async with Pair(layer, store) as pair:
+        for step in range(3):
+            pair.owner.cache.update_many(["AAPL", "MSFT", "TSLA"], [100.0 + step, 200.0 + step, 300.0 + step])
+            await eventually(lambda n=step + 1: len(sent) >= n, message=f"tick {step + 1}")
+        await eventually(lambda: pair.mirror.cache.get_price("TSLA") == 302.0, message="the last tick")
+    assert [group for group, _ in sent] == [bus.TICKS_GROUP] * 3
+    assert [payload["seq"] for _, payload in sent] == [1, 2, 3]
+    assert all(payload["source"] == "simulator" and payload["interval"] == 10.0 for _, payload in sent)
+
+
+async def test_a_tick_carries_only_the_prices_that_changed(layer, store):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 410.0])
+        await eventually(lambda: pair.publisher.seq == 1, message="the first tick")
+        pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 411.0])
+        await eventually(lambda: pair.publisher.seq == 2, message="the second tick")
+    assert pair.publisher.last_size == 1
+
+
+async def test_a_quiet_feed_sends_heartbeats_that_keep_mirrors_fresh(layer, store):
+    async with Pair(layer, store, interval=0.1) as pair:
+        pair.owner.cache.update("AAPL", 190.0)
+        await eventually(lambda: "AAPL" in pair.mirror.cache, message="the first tick")
+        first = pair.mirror.cache.last_success
+
+        async def polls_that_change_nothing():
+            while True:
+                pair.owner.cache.mark_success()
+                await asyncio.sleep(0.02)
+
+        polling = asyncio.create_task(polls_that_change_nothing())
+        try:
+            await eventually(lambda: pair.mirror.cache.last_success > first + 0.3, message="heartbeats")
+        finally:
+            polling.cancel()
+        assert not pair.mirror.is_stale()
+    assert len(pair.mirror.cache.history("AAPL")) == 1
+
+
+async def test_a_mirror_reports_stale_when_runfeeds_source_is_stale(layer, store):
+    async with Pair(layer, store, interval=0.1) as pair:
+        pair.owner.cache.update("AAPL", 190.0)
+        await eventually(lambda: "AAPL" in pair.mirror.cache, message="the first tick")
+        pair.owner.cache.mark_success(time.time() - 60)  # runfeed alive, its source failing for a minute
+        await eventually(pair.mirror.is_stale, message="the mirror to report stale")
+    assert pair.mirror.cache.age() >= 59
+
+
+async def test_duplicate_and_late_messages_are_ignored(layer, store):
+    mirror = Feed(role="mirror")
+    follower = TickFollower(mirror, layer, store)
+    await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0)], full=True))
+    await follower.handle(message(2, [("AAPL", 101.0, 100.0, 2.0)]))
+    await follower.handle(message(2, [("AAPL", 555.0, 101.0, 2.0)]))
+    await follower.handle(message(1, [("AAPL", 666.0, 101.0, 1.0)], full=True))
+    assert mirror.cache.get_price("AAPL") == 101.0
+    assert len(mirror.cache.history("AAPL")) == 2
+
+
+async def test_a_gap_in_the_sequence_reloads_the_missed_prices_from_redis(layer, store):
+    mirror = Feed(role="mirror")
+    follower = TickFollower(mirror, layer, store)
+    await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0), ("MSFT", 400.0, 400.0, 1.0)], full=True))
+    # Ticks 2 and 3 were lost; Redis holds their prices.
+    stored = [make_update("AAPL", 102.0, 101.0, 3.0), make_update("MSFT", 402.0, 401.0, 3.0)]
+    await store.save(stored, FeedState("run1", 3, "simulator", 0.5, time.time(), time.time()), replace=True)
+    await follower.handle(message(4, [("AAPL", 103.0, 102.0, 4.0)]))
+    assert mirror.cache.get_price("AAPL") == 103.0
+    assert mirror.cache.get("MSFT").price == 402.0
+    assert mirror.cache.get("MSFT").previous_price == 401.0
+
+
+async def test_tickers_missing_from_a_ticker_list_leave_the_mirror(layer, store):
+    mirror = Feed(role="mirror")
+    follower = TickFollower(mirror, layer, store)
+    await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0), ("ZZZ", 5.0, 5.0, 1.0)], full=True))
+    await follower.handle(message(2, [], tickers=["AAPL"]))
+    assert mirror.cache.tickers() == ["AAPL"]
+
+
+async def test_a_removed_ticker_is_published_as_gone(layer, store):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update_many(["AAPL", "ZZZ"], [100.0, 5.0])
+        await eventually(lambda: "ZZZ" in pair.mirror.cache, message="the first tick")
+        pair.owner.cache.remove("ZZZ")
+        pair.owner.cache.update("AAPL", 101.0)
+        await eventually(lambda: "ZZZ" not in pair.mirror.cache, message="ZZZ to leave the mirror")
+    prices, _ = await store.load()
+    assert set(prices) == {"AAPL"}
+
+
+async def test_a_starting_mirror_loads_the_last_prices_and_their_freshness(layer, store):
+    long_ago = time.time() - 120
+    await store.save(
+        [make_update("AAPL", 123.45, 120.0, long_ago)],
+        FeedState("run9", 42, "massive", 15.0, long_ago, long_ago),
+        replace=True,
+    )
+    mirror = Feed(role="mirror")
+    await TickFollower(mirror, layer, store).start()
+    assert mirror.cache.get("AAPL").previous_price == 120.0
+    assert (mirror.source_name, mirror.interval) == ("massive", 15.0)
+    assert mirror.is_stale()  # the feed that stored them has been silent for two minutes
+
+
+async def test_published_prices_are_kept_in_redis_for_the_next_start(layer, store):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 410.0], timestamp=1000.0)
+        await eventually(lambda: pair.publisher.seq == 1, message="the first tick")
+        await asyncio.sleep(0.05)  # the store write follows the send
+    prices, state = await store.load()
+    assert {t: u.price for t, u in prices.items()} == {"AAPL": 190.0, "MSFT": 410.0}
+    assert (state.run, state.seq, state.source) == (pair.publisher.run, 1, "simulator")
+    assert await store.tickers() == {"AAPL", "MSFT"}
+
+
+async def test_a_redis_that_lost_its_data_gets_every_price_again(layer, store, redis_url):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 410.0])
+        await eventually(lambda: pair.publisher.seq == 1, message="the first tick")
+        await asyncio.sleep(0.05)
+        redis.Redis.from_url(redis_url).flushdb()  # as after a Redis restart without persistence
+        pair.owner.cache.update("AAPL", 191.0)
+        await eventually(lambda: pair.publisher.seq == 2, message="the second tick")
+        await asyncio.sleep(0.05)
+    prices, _ = await store.load()
+    assert {t: u.price for t, u in prices.items()} == {"AAPL": 191.0, "MSFT": 410.0}
+
+
+async def test_a_recheck_request_reaches_runfeed_with_valid_tickers_only(layer):
+    assert await request_recheck([" aapl", "not a ticker!", "BRK.B"], layer)
+    assert await asyncio.wait_for(receive_recheck(layer), 2.0) == ["AAPL", "BRK.B"]
+
+
+async def test_a_running_mirror_sends_ticker_changes_to_runfeed(monkeypatch):
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(bus, "get_channel_layer", lambda: layer)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    mirror = Feed(role="mirror")
+    await mirror.start()
+    try:
+        mirror.tickers_changed(["NVDA"])
+        assert await asyncio.wait_for(receive_recheck(layer), 2.0) == ["NVDA"]
+    finally:
+        await mirror.stop()
+    assert mirror.source is None  # a mirror never runs a source of its own
+
+
+def test_a_mirror_that_is_not_running_still_sends_ticker_changes(monkeypatch):
+    # e.g. a watchlist edited in `manage.py shell` under MARKET_FEED=external
+    layer = InMemoryChannelLayer()
+    monkeypatch.setattr(bus, "get_channel_layer", lambda: layer)
+    Feed(role="mirror").tickers_changed(["AMD"])
+    assert layer.channels[bus.CONTROL_CHANNEL].get_nowait()[1]["tickers"] == ["AMD"]
+
+
+async def test_only_one_process_holds_the_leader_lock(redis_url):
+    first, second = LeaderLock(connect(redis_url), ttl=1.0), LeaderLock(connect(redis_url), ttl=1.0)
+    assert await first.acquire()
+    assert not await second.acquire()
+    assert await first.renew()
+    assert not await second.renew()
+    assert first.held() and not second.held()
+    assert await second.holder() == first.token
+
+
+async def test_a_waiting_process_takes_the_lock_when_the_leader_stops_renewing(redis_url):
+    first, second = LeaderLock(connect(redis_url), ttl=0.3), LeaderLock(connect(redis_url), ttl=0.3)
+    assert await first.acquire()
+    await asyncio.sleep(0.4)
+    assert not first.held()  # its lease ran out before anyone else could take the lock
+    assert await second.acquire()
+    assert not await first.renew()
+
+
+async def test_a_released_lock_is_free_at_once(redis_url):
+    first, second = LeaderLock(connect(redis_url), ttl=30), LeaderLock(connect(redis_url), ttl=30)
+    assert await first.acquire()
+    await second.release()  # not its lock: changes nothing
+    assert not await second.acquire()
+    await first.release()
+    assert await second.acquire()
