@@ -2,9 +2,12 @@
 
 import asyncio
 import itertools
+import json
 import logging
 import statistics
 import time
+import urllib.error
+import urllib.request
 from email.utils import formatdate
 
 import pytest
@@ -14,6 +17,7 @@ from market.factory import create_market_data_source
 from market.massive_client import MassiveDataSource, parse_retry_after, ticker_chunks, unix_seconds
 from market.seed_prices import DEFAULT_TICKERS
 from tests.fake_massive import FakeMassive, fake_massive_fixture  # noqa: F401 (the fake_massive fixture)
+from tests.support import clean_env, migrate_database, start_daphne, wait_for
 
 INTERVAL = 0.05
 
@@ -394,3 +398,37 @@ async def test_factory_honours_massive_base_url_and_poll_interval(fake_massive, 
         await source.stop()
 
     assert statistics.mean(gaps(requests)) >= 0.09
+
+
+# End to end: a real server process polling the fake Massive
+
+
+def _health(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:  # 503 while stale
+        return json.load(error)
+
+
+def test_a_server_on_massive_turns_stale_while_massive_fails_and_fresh_again(fake_massive, tmp_path):
+    env = clean_env(
+        MASSIVE_API_KEY=fake_massive.api_key,
+        MASSIVE_BASE_URL=fake_massive.url,
+        MASSIVE_POLL_INTERVAL="0.3",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+    )
+    migrate_database(env)
+    server, port = start_daphne(env, tmp_path)
+    try:
+        health = wait_for(lambda: _health(port)["status"] == "ok" and _health(port), 20, message="ok")
+        assert health["source"] == "massive"
+        assert sorted(fake_massive.snapshot_requests()[0].tickers) == sorted(DEFAULT_TICKERS)
+
+        fake_massive.fail_with(503)
+        wait_for(lambda: _health(port)["status"] == "stale", 20, interval=0.1, message="stale")
+        fake_massive.serve_normally()
+
+        wait_for(lambda: _health(port)["status"] == "ok", 20, interval=0.1, message="ok again")
+    finally:
+        server.stop()
