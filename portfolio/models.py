@@ -97,6 +97,8 @@ class WatchlistEntry(models.Model):
     ticker = ticker_field()
     added_at = models.DateTimeField(auto_now_add=True)
 
+    loaded_ticker: str | None = None  # the ticker as last read from or written to the database
+
     class Meta:
         verbose_name_plural = "watchlist entries"
         ordering = ["watchlist", "added_at", "id"]
@@ -112,6 +114,13 @@ class WatchlistEntry(models.Model):
 
     def __str__(self) -> str:
         return self.ticker
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        entry = super().from_db(db, field_names, values)
+        # Remembered so that editing an entry's ticker re-counts the old ticker too (see signals).
+        entry.loaded_ticker = entry.__dict__.get("ticker")
+        return entry
 
 
 class Portfolio(models.Model):

@@ -30,6 +30,7 @@ from .money import (
     InvalidQuantity,
     InvalidSide,
     format_money,
+    format_price,
     format_quantity,
     multiply,
     parse_quantity,
@@ -243,7 +244,9 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
         )
         _record_snapshot_after_trade(portfolio)
         transaction.on_commit(lambda: events.trade_executed(user.pk, trade), robust=True)
-    logger.info("trade %s: %s %s %s @ %s", trade.pk, side, quantity, ticker, price)
+    logger.info(
+        "trade %s: %s %s %s @ %s", trade.pk, side, format_quantity(quantity), ticker, format_price(price)
+    )
     return trade
 
 

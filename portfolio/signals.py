@@ -29,9 +29,15 @@ def _ticker_reference_changed(ticker: str) -> None:
 
 
 def watchlist_entry_saved(sender, instance, created, raw=False, **kwargs):
-    if raw or not created:
+    """A new entry, or one whose ticker was edited (the admin allows it): both tickers are re-counted."""
+    if raw:
         return
-    _ticker_reference_changed(instance.ticker)
+    previous = instance.loaded_ticker
+    instance.loaded_ticker = instance.ticker
+    if not created and previous == instance.ticker:
+        return
+    for ticker in {instance.ticker, previous} - {None}:
+        _ticker_reference_changed(ticker)
     transaction.on_commit(partial(events.default_watchlist_changed, instance.watchlist_id), robust=True)
 
 
