@@ -180,9 +180,9 @@ class GBMSimulator:
         self.seed = seed
         self.initial_prices: dict[str, float] = dict(initial_prices or {})
         # Without a seed each simulator gets its own random secret, so runs differ.
-        self._secret = str(seed).encode() if seed is not None else secrets.token_bytes(16)
+        material = str(seed).encode() if seed is not None else secrets.token_bytes(16)
+        self._secret = hashlib.blake2b(material, digest_size=32, person=b"finally-seed").digest()
         self._stream = int.from_bytes(hashlib.blake2b(self._secret, digest_size=8).digest(), "little")
-        self._specs: dict[str, TickerSpec] = {}
         self._index: dict[str, int] = {}
         self._tickers: list[str] = []
         self._n = 0
@@ -239,13 +239,7 @@ class GBMSimulator:
         return ticker in self._index
 
     def spec(self, ticker: str) -> TickerSpec:
-        """The start price and parameters ``ticker`` gets from this simulator's seed."""
-        spec = self._specs.get(ticker)
-        if spec is None:
-            spec = self._specs[ticker] = self._make_spec(ticker)
-        return spec
-
-    def _make_spec(self, ticker: str) -> TickerSpec:
+        """The start price and parameters ``ticker`` gets from this simulator's seed (tracked or not)."""
         digest = hashlib.blake2b(
             ticker.encode(), key=self._secret, digest_size=16, person=b"finally-gbm"
         ).digest()

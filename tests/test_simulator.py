@@ -98,6 +98,11 @@ def test_another_seed_gives_unknown_tickers_other_start_prices():
     assert one != other
 
 
+def test_any_integer_is_a_seed():
+    for seed in (0, 2**64, 10**100):
+        assert 50 <= GBMSimulator(["ZZZA"], seed=seed).price("ZZZA") <= 300
+
+
 def test_without_a_seed_unknown_start_prices_differ_between_runs():
     tickers = [f"X{i}" for i in range(20)]
     assert GBMSimulator(tickers).prices() != GBMSimulator(tickers).prices()
