@@ -96,7 +96,8 @@ _sqlite_default = {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "d
 try:
     _database = dj_database_url.parse(_database_url, conn_max_age=60) if _database_url else _sqlite_default
 except ValueError as exc:
-    CONFIG_PROBLEMS.append(f"DATABASE_URL is not a database URL Django can use ({exc}): {_database_url!r}")
+    # The message names the problem, never the password in the URL.
+    CONFIG_PROBLEMS.append(f"DATABASE_URL is not a database URL Django can use: {str(exc).split(':')[0]}")
     _database = _sqlite_default
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent trades wait for the write lock instead of failing with "database is locked";

@@ -284,6 +284,13 @@ def get_feed() -> Feed:
     return _feed
 
 
+def clear_feed() -> None:
+    """Forget this process's feed; the next ``get_feed()`` builds a new one (for tests)."""
+    global _feed
+    with _feed_lock:
+        _feed = None
+
+
 def reset_feed(feed: Feed | None = None) -> Feed:
     """Replace this process's feed (for tests). Returns the new one."""
     global _feed

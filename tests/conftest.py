@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from market.feed import reset_feed
+from market.feed import clear_feed, reset_feed
 
 
 @pytest.fixture(autouse=True)
@@ -10,7 +10,7 @@ def fresh_feed():
     """Every test starts with a fresh, unstarted feed and an empty price cache in this process."""
     feed = reset_feed()
     yield feed
-    reset_feed()
+    clear_feed()
 
 
 @pytest.fixture(autouse=True)
