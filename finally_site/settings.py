@@ -95,9 +95,13 @@ _database_url = os.environ.get("DATABASE_URL", "").strip()
 _sqlite_default = {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
 try:
     _database = dj_database_url.parse(_database_url, conn_max_age=60) if _database_url else _sqlite_default
-except ValueError as exc:
-    # The message names the problem, never the password in the URL.
-    CONFIG_PROBLEMS.append(f"DATABASE_URL is not a database URL Django can use: {str(exc).split(':')[0]}")
+except ValueError:
+    # The message names the scheme, never the password in the URL.
+    _scheme = _database_url.partition("://")[0] if "://" in _database_url else "(none)"
+    CONFIG_PROBLEMS.append(
+        f"DATABASE_URL is not a database URL Django can use (scheme {_scheme!r}); "
+        "use e.g. postgres://user:pass@host:5432/db or sqlite:////abs/path/db.sqlite3"
+    )
     _database = _sqlite_default
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent trades wait for the write lock instead of failing with "database is locked";
