@@ -15,11 +15,10 @@ from django.views.decorators.http import require_POST
 from market.feed import get_feed
 from market.seed_prices import DEFAULT_TICKERS
 
-from . import selectors, services
+from . import charts, selectors, services
 from .models import Watchlist
 from .money import format_quantity
 
-SPARKLINE_POINTS = 120
 WATCHLIST_API_URL = "/api/watchlist/"  # the JSON API's path is fixed by the contract
 WATCHLIST_ACTIONS = ("add", "remove", "create", "rename", "delete")
 
@@ -35,7 +34,7 @@ def quote_rows(tickers) -> list[dict]:
     """Dashboard rows: the live price, its change over the sparkline window, and the sparkline."""
     unknown = _unknown_tickers()
     rows = []
-    for row in selectors.price_rows(tickers, history=SPARKLINE_POINTS):
+    for row in selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS):
         history = row["history"]
         price = row["price"]
         if price is None:
@@ -56,15 +55,16 @@ def dashboard(request):
     if request.user.is_authenticated:
         watchlist = selectors.default_watchlist(request.user)
         tickers = watchlist.entries.order_by("added_at", "id").values_list("ticker", flat=True)
-        name, editable = watchlist.name, True
+        name, watchlist_id, editable = watchlist.name, watchlist.pk, True
     else:
-        tickers, name, editable = DEFAULT_TICKERS, "", False
+        tickers, name, watchlist_id, editable = DEFAULT_TICKERS, "", "", False
     return render(
         request,
         "pages/dashboard.html",
         {
             "rows": quote_rows(tickers),
             "watchlist_name": name,
+            "watchlist_id": watchlist_id,
             "editable": editable,
             "api_url": WATCHLIST_API_URL if editable else "",
             "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
@@ -79,6 +79,7 @@ def _portfolio_page(request, trade_input=None, trade_error="", status=200):
     history = [(snapshot.recorded_at.timestamp(), snapshot.total_value) for snapshot in snapshots]
     series = [*history, (None, summary["total_value"])]
     values = [value for _, value in series]
+    low, high = charts.bounds([float(value) for value in values], charts.VALUE_MIN_SPAN)
     unrealized = sum(
         (p["unrealized_pnl"] for p in summary["positions"] if p["unrealized_pnl"] is not None), Decimal("0")
     )
@@ -90,8 +91,8 @@ def _portfolio_page(request, trade_input=None, trade_error="", status=200):
         "value_history": snapshots,
         "value_history_json": [[timestamp, str(value)] for timestamp, value in history],
         "chart_series": series,
-        "chart_high": max(values),
-        "chart_low": min(values),
+        "chart_high": high,
+        "chart_low": low,
         "chart_since": snapshots[0].recorded_at if snapshots else None,
         "chart_trend": "up" if values[-1] > values[0] else "down" if values[-1] < values[0] else "flat",
         "trade_input": trade_input or {"ticker": "", "quantity": ""},

@@ -3,18 +3,16 @@
 Formatting happens here, from Decimals, so templates never do arithmetic and never see floats of money.
 """
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django import template
 
-from portfolio import selectors
+from portfolio import charts, selectors
 from portfolio.money import format_quantity
 
 register = template.Library()
 
-SPARKLINE_POINTS = 120
-SPARKLINE_HEIGHT = 24
-CHART_HEIGHT = 40
+CENT = Decimal("0.01")
 
 
 def _number(value) -> Decimal | None:
@@ -25,10 +23,19 @@ def _number(value) -> Decimal | None:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
 
 
+def _cents(value) -> Decimal | None:
+    """``value`` rounded half up to the cent, so a tiny negative value shows as 0.00, never -0.00."""
+    amount = _number(value)
+    if amount is None:
+        return None
+    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)
+
+
 @register.filter
 def money(value) -> str:
     """``Decimal("-1234.5")`` -> ``"-$1,234.50"``; None -> an em dash."""
-    amount = _number(value)
+    amount = _cents(value)
     if amount is None:
         return "—"
     return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
@@ -37,7 +44,7 @@ def money(value) -> str:
 @register.filter
 def signed_money(value) -> str:
     """Money with an explicit sign: ``"+$12.00"``, ``"-$3.10"``, ``"$0.00"``."""
-    amount = _number(value)
+    amount = _cents(value)
     if amount is None:
         return "—"
     sign = "+" if amount > 0 else "-" if amount < 0 else ""
@@ -47,13 +54,13 @@ def signed_money(value) -> str:
 @register.filter
 def price(value) -> str:
     """A price to the cent with thousands separators: ``"1,234.50"``."""
-    amount = _number(value)
+    amount = _cents(value)
     return "—" if amount is None else f"{amount:,.2f}"
 
 
 @register.filter
 def signed(value) -> str:
-    amount = _number(value)
+    amount = _cents(value)
     if amount is None:
         return "—"
     sign = "+" if amount > 0 else "-" if amount < 0 else ""
@@ -62,7 +69,7 @@ def signed(value) -> str:
 
 @register.filter
 def percent(value) -> str:
-    amount = _number(value)
+    amount = _cents(value)
     if amount is None:
         return "—"
     sign = "+" if amount > 0 else "-" if amount < 0 else ""
@@ -78,39 +85,31 @@ def quantity(value) -> str:
 @register.filter
 def sign(value) -> str:
     """``"up"``, ``"down"`` or ``"flat"``: the CSS hook colouring a figure."""
-    amount = _number(value)
+    amount = _cents(value)
     if not amount:
         return "flat"
     return "up" if amount > 0 else "down"
 
 
-def series_points(values: list[float], height: float) -> str:
-    """SVG polyline points for ``values`` in a 100 x ``height`` box, spread evenly over the width."""
-    if not values:
-        return ""
-    if len(values) == 1:
-        values = [values[0], values[0]]
-    low, high = min(values), max(values)
-    if high - low < 1e-9:
-        low, high = low - 1, high + 1
-    pad = 1.5
-    step = 100 / (len(values) - 1)
-    return " ".join(
-        f"{index * step:.2f},{pad + (1 - (value - low) / (high - low)) * (height - 2 * pad):.2f}"
-        for index, value in enumerate(values)
-    )
-
-
 @register.filter
 def sparkline_points(history) -> str:
     """Points of a sparkline from ``[(timestamp, price), ...]`` (the last 120 of them)."""
-    return series_points([float(point[1]) for point in list(history)[-SPARKLINE_POINTS:]], SPARKLINE_HEIGHT)
+    values = [float(point[1]) for point in list(history)[-charts.SPARKLINE_POINTS :]]
+    return charts.series_points(values, charts.SPARKLINE_HEIGHT)
+
+
+@register.filter
+def focus_points(history) -> str:
+    """Points of the dashboard's large chart of one ticker from ``[(timestamp, price), ...]``."""
+    values = [float(point[1]) for point in history or []]
+    return charts.series_points(values, charts.FOCUS_CHART_HEIGHT, charts.FOCUS_MIN_SPAN)
 
 
 @register.filter
 def chart_points(history) -> str:
     """Points of the value chart from ``[(timestamp, value), ...]``."""
-    return series_points([float(point[1]) for point in history], CHART_HEIGHT)
+    values = [float(point[1]) for point in history]
+    return charts.series_points(values, charts.VALUE_CHART_HEIGHT, charts.VALUE_MIN_SPAN)
 
 
 @register.inclusion_tag("includes/account_header.html", takes_context=True)
@@ -121,6 +120,7 @@ def account_header(context):
         {
             "ticker": position["ticker"],
             "quantity": str(position["quantity"]),
+            "avg_cost": str(position["avg_cost"]),
             "price": None if position["price"] is None else str(position["price"]),
         }
         for position in summary["positions"]

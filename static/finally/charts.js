@@ -3,6 +3,7 @@
  *
  *   FinAlly.fmt.money(1234.5) -> "$1,234.50"; .price, .signed, .percent, .quantity
  *   FinAlly.charts.sparkline(svg, points)      // points: [[timestamp, price], ...]
+ *   FinAlly.charts.seriesPoints(values, height, minSpan), .bounds(values, minSpan)
  *   FinAlly.charts.flash(element, direction)   // "up" | "down": a green/red flash fading in 0.5 s
  *   FinAlly.charts.treemap(container, items)   // items: [{key, weight, element}], lays tiles out
  */
@@ -13,6 +14,12 @@
 
   const twoDecimals = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const quantityFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 6 });
+
+  /* Round to the cent first, so a tiny negative value shows as 0.00, never -0.00. */
+  function cents(value) {
+    const rounded = Math.round(value * 100) / 100;
+    return rounded === 0 ? 0 : rounded;
+  }
 
   FinAlly.fmt = {
     number(value) {
@@ -27,34 +34,49 @@
     },
     signed(value) {
       if (value == null || !isFinite(value)) return "—";
+      value = cents(value);
       return (value > 0 ? "+" : value < 0 ? "-" : "") + twoDecimals.format(Math.abs(value));
     },
     signedMoney(value) {
       if (value == null || !isFinite(value)) return "—";
+      value = cents(value);
       return (value > 0 ? "+$" : value < 0 ? "-$" : "$") + twoDecimals.format(Math.abs(value));
     },
     percent(value) {
       if (value == null || !isFinite(value)) return "—";
+      value = cents(value);
       return (value > 0 ? "+" : value < 0 ? "-" : "") + twoDecimals.format(Math.abs(value)) + "%";
     },
     quantity(value) {
       return quantityFormat.format(value);
     },
     sign(value) {
+      value = cents(value);
       return value > 0 ? "up" : value < 0 ? "down" : "flat";
     },
   };
 
-  /* The polyline points of a series in a 100 x height box, indexed by position (fills the width). */
-  function seriesPoints(values, height) {
-    if (values.length === 0) return "";
-    if (values.length === 1) values = [values[0], values[0]];
+  /*
+   * The vertical range a chart shows: the data's, widened to at least minSpan (a fraction of the
+   * level) so that a few cents of noise on $10,000 does not look like a crash.
+   */
+  function bounds(values, minSpan) {
     let low = Math.min(...values);
     let high = Math.max(...values);
-    if (high - low < 1e-9) {
-      low -= 1;
-      high += 1;
+    const span = Math.max(high - low, Math.abs(high) * (minSpan || 0), 1e-6);
+    const middle = (high + low) / 2;
+    if (high - low < span) {
+      low = middle - span / 2;
+      high = middle + span / 2;
     }
+    return { low, high };
+  }
+
+  /* The polyline points of a series in a 100 x height box, indexed by position (fills the width). */
+  function seriesPoints(values, height, minSpan) {
+    if (values.length === 0) return "";
+    if (values.length === 1) values = [values[0], values[0]];
+    const { low, high } = bounds(values, minSpan);
     const pad = 1.5;
     const step = 100 / (values.length - 1);
     return values
@@ -134,5 +156,5 @@
     place(sorted, 0, 0, width, height);
   }
 
-  FinAlly.charts = { seriesPoints, sparkline, flash, treemap };
+  FinAlly.charts = { bounds, seriesPoints, sparkline, flash, treemap };
 })();

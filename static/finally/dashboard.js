@@ -17,6 +17,8 @@
   const NO_PRICE_AFTER_MS = 5000;
   const { fmt, charts } = FinAlly;
 
+  const focus = document.getElementById("focus");
+  const FOCUS_MIN_SPAN = 0.001; // the large chart spans at least 0.1 % of the price
   let liveSince = null;
 
   function rowFor(ticker) {
@@ -48,9 +50,11 @@
     priceCell.textContent = fmt.price(update.price);
     const changeCell = row.querySelector("[data-change]");
     const percentCell = row.querySelector("[data-change-percent]");
+    const percent = reference ? (change / reference) * 100 : 0;
     changeCell.textContent = fmt.signed(change);
-    percentCell.textContent = fmt.percent(reference ? (change / reference) * 100 : 0);
-    changeCell.dataset.sign = percentCell.dataset.sign = fmt.sign(change);
+    percentCell.textContent = fmt.percent(percent);
+    changeCell.dataset.sign = fmt.sign(change);
+    percentCell.dataset.sign = fmt.sign(percent);
     row.dataset.state = "priced";
     charts.sparkline(row.querySelector("svg.sparkline"), points);
     if (flash) charts.flash(priceCell, update.direction);
@@ -61,6 +65,45 @@
     row.querySelector("[data-price]").textContent = "no price / unknown";
   }
 
+  /* The large chart of the selected ticker, with the window's high, low and last tick. */
+  function paintFocus() {
+    if (!focus) return;
+    const ticker = focus.dataset.ticker;
+    const update = ticker ? FinAlly.stream.price(ticker) : null;
+    focus.querySelector("[data-focus-ticker]").textContent = ticker || "—";
+    if (!update) return;
+    const points = FinAlly.stream.history(ticker);
+    const values = points.map((point) => point[1]);
+    if (values.length === 0) values.push(update.price);
+    const reference = values[0];
+    const change = update.price - reference;
+    focus.querySelector("[data-focus-price]").textContent = fmt.price(update.price);
+    const changeCell = focus.querySelector("[data-focus-change]");
+    changeCell.textContent = fmt.signed(change) + " (" + fmt.percent(reference ? (change / reference) * 100 : 0) + ")";
+    changeCell.dataset.sign = fmt.sign(change);
+    const svg = focus.querySelector("svg.chart");
+    svg.querySelector("polyline").setAttribute("points", charts.seriesPoints(values, 60, FOCUS_MIN_SPAN));
+    svg.dataset.trend = fmt.sign(change);
+    const { low, high } = charts.bounds(values, FOCUS_MIN_SPAN);
+    focus.querySelector("[data-focus-high]").textContent = fmt.price(high);
+    focus.querySelector("[data-focus-low]").textContent = fmt.price(low);
+    focus.querySelector('[data-focus-stat="high"]').textContent = fmt.price(Math.max(...values));
+    focus.querySelector('[data-focus-stat="low"]').textContent = fmt.price(Math.min(...values));
+    focus.querySelector('[data-focus-stat="tick"]').textContent = fmt.signed(update.change);
+    if (points.length > 1) {
+      const seconds = Math.round(points[points.length - 1][0] - points[0][0]);
+      focus.querySelector("[data-focus-window]").textContent =
+        "last " + (seconds >= 60 ? Math.floor(seconds / 60) + " min " : "") + (seconds % 60) + " s";
+    }
+  }
+
+  function select(ticker) {
+    if (!focus) return;
+    focus.dataset.ticker = ticker || "";
+    for (const row of body.rows) row.setAttribute("aria-selected", String(row.dataset.ticker === ticker));
+    paintFocus();
+  }
+
   function showMessage(text, kind) {
     message.textContent = text || "";
     message.dataset.kind = kind || "error";
@@ -69,6 +112,7 @@
 
   function syncEmptyNote() {
     if (emptyNote) emptyNote.hidden = body.rows.length > 0;
+    if (focus && !rowFor(focus.dataset.ticker)) select(body.rows.length ? body.rows[0].dataset.ticker : "");
   }
 
   /* Make the rows match the watchlist's tickers, in order, keeping rows that stay. */
@@ -153,11 +197,17 @@
     removeTicker(form.elements.ticker.value).catch(() => showMessage("Could not reach the server; try again."));
   });
 
+  body.addEventListener("click", (event) => {
+    const row = event.target.closest("tr.quote");
+    if (row && !event.target.closest("form")) select(row.dataset.ticker);
+  });
+
   FinAlly.stream.on("update", ({ prices, snapshot }) => {
     for (const ticker of Object.keys(prices)) {
       const row = rowFor(ticker);
       if (row) paint(row, !snapshot);
     }
+    if (focus && focus.dataset.ticker in prices) paintFocus();
   });
 
   FinAlly.stream.on("watchlist", (frame) => {
@@ -186,4 +236,5 @@
     if (!row.dataset.addedAt) row.dataset.addedAt = pageLoaded;
   }
   syncEmptyNote();
+  if (focus && focus.dataset.ticker) select(focus.dataset.ticker);
 })();

@@ -10,6 +10,7 @@
   const page = document.getElementById("portfolio");
   if (!page) return;
   const { fmt, charts } = FinAlly;
+  const VALUE_MIN_SPAN = 0.002; // the value chart spans at least 0.2 % of the value ($20 on $10,000)
   const cash = parseFloat(page.dataset.cash);
   const heatmap = document.getElementById("heatmap");
   const chart = document.getElementById("value-chart");
@@ -51,10 +52,10 @@
   }
 
   function heatColor(pnlPercent) {
-    // Saturates at +-5 %: enough contrast for intraday moves without washing out big ones.
+    // Grey at zero, saturating at +-5 %: contrast for intraday moves without washing out big ones.
     const strength = Math.min(1, Math.abs(pnlPercent) / 5);
-    const lightness = 16 + strength * 22;
-    return pnlPercent >= 0 ? "hsl(142 60% " + lightness + "%)" : "hsl(0 65% " + lightness + "%)";
+    const hue = pnlPercent >= 0 ? 142 : 0;
+    return "hsl(" + hue + " " + (12 + strength * 55) + "% " + (20 + strength * 14) + "%)";
   }
 
   function paintHeatmap(total) {
@@ -84,8 +85,9 @@
     let invested = 0;
     let cost = 0;
     for (const position of positions) {
-      if (position.price == null) continue;
-      invested += position.quantity * position.price;
+      // Without any price a position counts at its cost, as the server counts it.
+      const price = position.price == null ? position.avgCost : position.price;
+      invested += position.quantity * price;
       cost += position.quantity * position.avgCost;
     }
     const total = cash + invested;
@@ -102,9 +104,8 @@
     const series = recorded.map((point) => [point[0], parseFloat(point[1])]);
     series.push([now, total]);
     const values = series.map((point) => point[1]);
-    chart.querySelector("polyline").setAttribute("points", charts.seriesPoints(values, 40));
-    const low = Math.min(...values);
-    const high = Math.max(...values);
+    chart.querySelector("polyline").setAttribute("points", charts.seriesPoints(values, 40, VALUE_MIN_SPAN));
+    const { low, high } = charts.bounds(values, VALUE_MIN_SPAN);
     chart.parentElement.querySelector("[data-chart-high]").textContent = fmt.money(high);
     chart.parentElement.querySelector("[data-chart-low]").textContent = fmt.money(low);
     chart.dataset.trend = fmt.sign(values[values.length - 1] - values[0]);
@@ -132,6 +133,19 @@
     if (positions.some((position) => changed.has(position.ticker)) || snapshot) {
       paintAll(!snapshot, changed);
     }
+  });
+
+  // A trade made elsewhere (another tab, the API) changes positions: re-render the page, unless the
+  // user is typing an order here (then say so instead of throwing the input away).
+  FinAlly.stream.on("trade", () => {
+    const form = document.getElementById("trade-form");
+    const typing = form && [...form.querySelectorAll("input[type=text]")].some((input) => input.value);
+    if (!typing) {
+      window.location.reload();
+      return;
+    }
+    const note = document.getElementById("portfolio-changed");
+    if (note) note.hidden = false;
   });
 
   window.addEventListener("resize", () => paintHeatmap());

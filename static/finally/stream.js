@@ -22,6 +22,11 @@
   const BASE_DELAY_MS = 250;
   const MAX_DELAY_MS = 5000;
   const HISTORY_POINTS = 240;
+  const STALE_NOTES = {
+    stale: "Feed stale: last known prices",
+    reconnecting: "Reconnecting: prices paused",
+    down: "Disconnected: prices are not live",
+  };
   const STATE_LABELS = {
     connecting: "Connecting",
     live: "Live",
@@ -171,6 +176,9 @@
         indicator.title = "Price stream: " + STATE_LABELS[state];
         const label = indicator.querySelector(".conn-label");
         if (label) label.textContent = STATE_LABELS[state];
+      }
+      for (const note of document.querySelectorAll(".stale-note")) {
+        note.textContent = STALE_NOTES[state] || "";
       }
       this.emit("state", state);
     }
