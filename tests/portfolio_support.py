@@ -27,3 +27,17 @@ def set_price(ticker: str, price: float) -> None:
 def set_prices(prices: dict[str, float]) -> None:
     for ticker, price in prices.items():
         set_price(ticker, price)
+
+
+def ticker_demand_closing_connection(tickers=None) -> dict[str, int]:
+    """The feed's demand hook for tests: the real selector, then this worker thread closes its connection
+    (the feed calls the hook in pool threads; an open connection there would block dropping the test
+    database on PostgreSQL)."""
+    from django.db import connection
+
+    from portfolio.selectors import ticker_demand
+
+    try:
+        return ticker_demand(tickers)
+    finally:
+        connection.close()

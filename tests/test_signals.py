@@ -6,7 +6,7 @@ import types
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connections, transaction
 
 from market.feed import get_feed
 from market.seed_prices import DEFAULT_TICKERS
@@ -14,6 +14,7 @@ from portfolio import selectors, services
 from portfolio.models import Position, WatchlistEntry
 from tests.portfolio_support import make_user
 
+pytestmark = pytest.mark.postgres
 db_in_threads = pytest.mark.django_db(transaction=True)
 
 
@@ -25,6 +26,14 @@ async def eventually(condition, timeout: float = 5.0, what: str = "condition"):
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+async def threads_close_their_connections(settings):
+    """Worker threads close their database connections (see ticker_demand_closing_connection)."""
+    settings.MARKET_TICKER_DEMAND = "tests.portfolio_support.ticker_demand_closing_connection"
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
