@@ -24,6 +24,7 @@ QUANTUM_PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 CENT = Decimal("0.01")
 MAX_QUANTITY = Decimal("999999999.999999")
 MAX_PRICE = Decimal("999999999.999999")
+MAX_MONEY = Decimal("9999999999999.99")
 
 # Products of two 15-digit numbers need 30 digits before rounding: never let the default 28-digit
 # context round silently in the middle of a calculation.

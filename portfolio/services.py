@@ -6,6 +6,7 @@ The feed hears about watchlist and position changes through ``portfolio.signals`
 """
 
 import logging
+import math
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -26,6 +27,8 @@ from .models import (
     WatchlistEntry,
 )
 from .money import (
+    MAX_MONEY,
+    MAX_PRICE,
     MAX_QUANTITY,
     InvalidQuantity,
     InvalidSide,
@@ -197,10 +200,9 @@ def current_price(ticker: str) -> Decimal:
     price = feed.cache.get_price(ticker)
     if price is None:
         raise TradeRefused(f"No live price for {ticker} yet; add it to a watchlist and try again shortly.")
-    decimal_price = price_from_float(price)
-    if decimal_price <= 0:
+    if not math.isfinite(price) or not 0 < price <= MAX_PRICE:
         raise TradeRefused(f"No usable price for {ticker} right now.")
-    return decimal_price
+    return price_from_float(price)
 
 
 def execute_trade(user, ticker, side, quantity) -> Trade:
@@ -222,6 +224,8 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
         raise TradeRefused(
             f"Order too small: {format_quantity(quantity)} {ticker} is worth less than a cent."
         )
+    if notional > MAX_MONEY:
+        raise TradeRefused(f"Order too large: at most ${format_money(MAX_MONEY)} per trade.")
     ensure_user_setup(user)
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(user=user)
@@ -275,6 +279,8 @@ def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
             f"Not enough shares: you hold {format_quantity(held)} {ticker}, cannot sell "
             f"{format_quantity(quantity)}."
         )
+    if portfolio.cash + notional > MAX_MONEY:
+        raise TradeRefused(f"Order too large: cash cannot exceed ${format_money(MAX_MONEY)}.")
     realized_pnl = to_cents(notional - multiply(quantity, position.avg_cost))
     portfolio.cash += notional
     if quantity == held:
@@ -295,7 +301,8 @@ def _portfolio_value(cash: Decimal, positions, prices: dict[str, float]) -> Deci
         price = prices.get(position.ticker)
         unit = price_from_float(price) if price is not None else position.avg_cost
         total += value_in_cents(position.quantity, unit)
-    return total
+    # Only a runaway simulated price could pass this; the snapshot must still fit its column.
+    return min(total, MAX_MONEY)
 
 
 def _live_prices(tickers) -> dict[str, float]:

@@ -408,3 +408,17 @@ def test_making_another_watchlist_the_default_demotes_the_old_one():
     assert selectors.default_watchlist(user) == tech
     old.refresh_from_db()
     assert not old.is_default
+
+
+def test_a_sell_that_would_overflow_cash_is_refused():
+    user = make_user()
+    set_price("AAPL", 0.01)
+    services.execute_trade(user, "AAPL", "buy", 100_000)
+    set_price("AAPL", 999_999_999.0)
+    assert_refused(user, "AAPL", "sell", 100_000, "too large")
+
+
+def test_an_unusable_cached_price_is_refused():
+    user = make_user()
+    set_price("AAPL", float("nan"))
+    assert_refused(user, "AAPL", "buy", 1, "no usable price")
