@@ -11,10 +11,13 @@ FOCUS_MIN_SPAN = 0.001  # the dashboard's large chart spans at least 0.1 % of th
 VALUE_MIN_SPAN = 0.002  # the value chart spans at least 0.2 % of the value ($20 on $10,000)
 
 
-def bounds(values: list[float], min_span: float = 0.0) -> tuple[float, float]:
-    """The vertical range of a chart: the data's, widened to at least ``min_span`` x the level."""
+def bounds(values, min_span=0.0):
+    """The vertical range of a chart: the data's, widened to at least ``min_span`` x the level.
+
+    Works on floats and on Decimals alike (give a Decimal ``min_span`` with Decimal values).
+    """
     low, high = min(values), max(values)
-    span = max(high - low, abs(high) * min_span, 1e-6)
+    span = max(high - low, abs(high) * min_span) or (high - high + 1)
     if high - low < span:
         middle = (high + low) / 2
         low, high = middle - span / 2, middle + span / 2

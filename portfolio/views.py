@@ -23,16 +23,9 @@ WATCHLIST_API_URL = "/api/watchlist/"  # the JSON API's path is fixed by the con
 WATCHLIST_ACTIONS = ("add", "remove", "create", "rename", "delete")
 
 
-def _unknown_tickers() -> set[str]:
-    """Tickers the source reports it cannot price (Massive only; the simulator prices anything)."""
-    source = get_feed().source
-    unknown = getattr(source, "unknown_tickers", None)
-    return set(unknown()) if callable(unknown) else set()
-
-
 def quote_rows(tickers) -> list[dict]:
     """Dashboard rows: the live price, its change over the sparkline window, and the sparkline."""
-    unknown = _unknown_tickers()
+    unknown = get_feed().unknown_tickers()
     rows = []
     for row in selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS):
         history = row["history"]
@@ -79,7 +72,7 @@ def _portfolio_page(request, trade_input=None, trade_error="", status=200):
     history = [(snapshot.recorded_at.timestamp(), snapshot.total_value) for snapshot in snapshots]
     series = [*history, (None, summary["total_value"])]
     values = [value for _, value in series]
-    low, high = charts.bounds([float(value) for value in values], charts.VALUE_MIN_SPAN)
+    low, high = charts.bounds(values, Decimal(str(charts.VALUE_MIN_SPAN)))
     unrealized = sum(
         (p["unrealized_pnl"] for p in summary["positions"] if p["unrealized_pnl"] is not None), Decimal("0")
     )

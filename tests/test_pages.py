@@ -348,3 +348,11 @@ def test_page_queries_do_not_grow_with_positions_and_entries(client, priced, pat
     client.force_login(many)
     count_queries(client, path)
     assert count_queries(client, path) == baseline
+
+
+def test_value_chart_does_not_magnify_cents_into_a_crash(logged_in, user, priced):
+    services.execute_trade(user, "AAPL", "buy", "1")
+    set_price("AAPL", 103.9)  # ten cents down on $10,000
+    html = logged_in.get("/portfolio/").content.decode()
+    assert re.search(r"data-chart-high>\$10,009\.\d\d<", html)
+    assert re.search(r"data-chart-low>\$9,989\.\d\d<", html)
