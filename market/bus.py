@@ -261,7 +261,9 @@ class TickFollower:
                 delay = min(delay * 2, RETRY_MAX)
 
     async def _follow(self) -> None:
-        channel = await self.layer.new_channel("market.mirror")
+        # The default prefix matters: channels_redis serves every process-local channel with the same
+        # prefix from one BZPOPMIN; another prefix would wait behind the consumers' blocking reads.
+        channel = await self.layer.new_channel()
         await self.layer.group_add(TICKS_GROUP, channel)
         try:
             if not self._in_sync:
