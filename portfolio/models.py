@@ -21,7 +21,7 @@ from .money import MAX_DIGITS, MONEY_PLACES, PRICE_PLACES, QUANTITY_PLACES
 STARTING_CASH = Decimal("10000.00")
 DEFAULT_WATCHLIST_NAME = "Default"
 # The database's own copy of market.tickers.TICKER_PATTERN, anchored.
-TICKER_REGEX = r"^[A-Z0-9.\-]{1,10}$"
+TICKER_REGEX = r"\A[A-Z0-9.\-]{1,10}\Z"
 
 
 def validate_ticker(value) -> None:

@@ -125,7 +125,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='position',
-            constraint=models.CheckConstraint(condition=models.Q(('ticker__regex', '^[A-Z0-9.\\-]{1,10}$')), name='position_ticker_valid', violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'."),
+            constraint=models.CheckConstraint(condition=models.Q(('ticker__regex', '\\A[A-Z0-9.\\-]{1,10}\\Z')), name='position_ticker_valid', violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'."),
         ),
         migrations.AddIndex(
             model_name='trade',
@@ -149,7 +149,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='trade',
-            constraint=models.CheckConstraint(condition=models.Q(('ticker__regex', '^[A-Z0-9.\\-]{1,10}$')), name='trade_ticker_valid', violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'."),
+            constraint=models.CheckConstraint(condition=models.Q(('ticker__regex', '\\A[A-Z0-9.\\-]{1,10}\\Z')), name='trade_ticker_valid', violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'."),
         ),
         migrations.AddConstraint(
             model_name='watchlist',
@@ -173,6 +173,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='watchlistentry',
-            constraint=models.CheckConstraint(condition=models.Q(('ticker__regex', '^[A-Z0-9.\\-]{1,10}$')), name='watchlist_entry_ticker_valid', violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'."),
+            constraint=models.CheckConstraint(condition=models.Q(('ticker__regex', '\\A[A-Z0-9.\\-]{1,10}\\Z')), name='watchlist_entry_ticker_valid', violation_error_message="Ticker must be 1 to 10 characters of A-Z, 0-9, '.' or '-'."),
         ),
     ]
