@@ -132,10 +132,7 @@ def format_money(amount: Decimal | None) -> str | None:
 
 def format_quantity(quantity: Decimal | None) -> str | None:
     """A quantity without trailing zeros or exponent: ``"10"``, ``"0.5"``."""
-    if quantity is None:
-        return None
-    text = f"{quantity.normalize(_EXACT):f}"
-    return text
+    return None if quantity is None else f"{quantity.normalize(_EXACT):f}"
 
 
 def format_price(price: Decimal | None) -> str | None:
