@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -19,8 +20,8 @@ from . import charts, selectors, services
 from .models import Watchlist
 from .money import format_quantity
 
-WATCHLIST_API_URL = "/api/watchlist/"  # the JSON API's path is fixed by the contract
 WATCHLIST_ACTIONS = ("add", "remove", "create", "rename", "delete")
+NO_PRICE_AFTER_MIN = 5.0  # seconds a live dashboard waits for a new ticker's price before "unknown"
 
 
 def quote_rows(tickers) -> list[dict]:
@@ -59,7 +60,9 @@ def dashboard(request):
             "watchlist_name": name,
             "watchlist_id": watchlist_id,
             "editable": editable,
-            "api_url": WATCHLIST_API_URL if editable else "",
+            "api_url": reverse("api:watchlist") if editable else "",
+            # A new ticker gets its first price at the source's next update (Massive polls every 15 s).
+            "no_price_after_ms": int(1000 * max(NO_PRICE_AFTER_MIN, 2 * get_feed().interval + 1)),
             "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
         },
     )

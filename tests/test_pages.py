@@ -113,6 +113,12 @@ def test_dashboard_marks_a_ticker_the_source_reports_unknown(logged_in, user, pr
     assert row.groups() == ("unknown", "no price / unknown")
 
 
+def test_dashboard_waits_two_source_intervals_for_a_first_price(logged_in, priced):
+    get_feed().interval = 15.0  # Massive's default poll
+    html = logged_in.get("/").content.decode()
+    assert 'data-no-price-after="31000"' in html
+
+
 def test_header_shows_cash_and_total_value_with_live_prices(logged_in, user, priced):
     services.execute_trade(user, "AAPL", "buy", "10")
     html = logged_in.get("/").content.decode()

@@ -14,7 +14,7 @@
   const addForm = document.getElementById("add-ticker");
   const message = document.getElementById("watchlist-message");
   const emptyNote = document.getElementById("watchlist-empty");
-  const NO_PRICE_AFTER_MS = 5000;
+  const NO_PRICE_AFTER_MS = Number(table.dataset.noPriceAfter) || 5000;
   const { fmt, charts } = FinAlly;
 
   const focus = document.getElementById("focus");

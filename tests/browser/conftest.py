@@ -7,16 +7,12 @@ loop as running in this thread while it is alive: its fixtures are package-scope
 gone before the async tests of other packages run.
 """
 
-import json
-import re
-import signal
 import subprocess
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, SUPERUSER
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, SUPERUSER, LiveServer
+from tests.fake_massive import FakeMassive
 from tests.support import (
     PROJECT_DIR,
     artifacts_dir,
@@ -24,56 +20,8 @@ from tests.support import (
     migrate_database,
     python_command,
     require,
-    start_daphne,
     wait_for,
 )
-
-SPARKLINE_POINTS_AT_START = 8
-
-
-class LiveServer:
-    """One daphne serving the project on a fixed port; it can be killed and started again."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path):
-        self.env = env
-        self.log_dir = log_dir
-        self.process = None
-        self.port: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process, self.port = start_daphne(self.env, self.log_dir, port=self.port, name="browser-daphne")
-        wait_for(self.healthy, 20, interval=0.1, message="the browser tests' server to report healthy")
-
-    def kill(self) -> None:
-        """Kill the server abruptly, as a crash would."""
-        self.process.stop(signal.SIGKILL)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except OSError:
-            return 0, ""
-
-    def healthy(self) -> bool:
-        status, body = self.get("/healthz")
-        return status == 200 and json.loads(body)["status"] == "ok"
-
-    def has_sparklines(self) -> bool:
-        """The dashboard's sparklines have a few points each (the feed has been ticking a while)."""
-        _, html = self.get("/")
-        counts = [len(points.split()) for points in re.findall(r'<polyline points="([^"]*)"', html)]
-        return len(counts) >= 10 and min(counts[:10]) >= SPARKLINE_POINTS_AT_START
 
 
 @pytest.fixture(scope="package")
@@ -103,6 +51,30 @@ def server(tmp_path_factory):
     wait_for(server.has_sparklines, 15, interval=0.25, message="a few ticks of history on the dashboard")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="package")
+def massive_server(tmp_path_factory):
+    """A daphne on Massive (the local fake API, polled every second) that does not know ZZZZ."""
+    require(CHROMIUM.exists(), "Chromium (Debian package chromium, /usr/bin/chromium)")
+    fake = FakeMassive(api_key="browser-key", unknown={"ZZZZ"}).start()
+    database = tmp_path_factory.mktemp("browser-massive") / "db.sqlite3"
+    env = clean_env(
+        DATABASE_URL=f"sqlite:///{database}",
+        MASSIVE_API_KEY="browser-key",
+        MASSIVE_BASE_URL=fake.url,
+        MASSIVE_POLL_INTERVAL="1",
+    )
+    migrate_database(env)
+    server = LiveServer(env, artifacts_dir(), name="browser-daphne-massive")
+    try:
+        server.start()
+    except BaseException:
+        fake.stop()
+        raise
+    yield server
+    server.stop()
+    fake.stop()
 
 
 @pytest.fixture(scope="package")

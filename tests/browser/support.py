@@ -1,13 +1,65 @@
-"""Steps the browser tests share: signing up, logging in, screenshots for CI's log folder."""
+"""What the browser tests share: the server they drive, signing up, logging in, screenshots."""
 
+import json
+import re
+import signal
+import urllib.error
+import urllib.request
 from pathlib import Path
 
-from tests.support import artifacts_dir
+from tests.support import artifacts_dir, start_daphne, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SUPERUSER = {"username": "admin", "password": "admin-Pass-4-tests", "email": "admin@example.com"}
 PASSWORD = "Tr4ding-is-fun!"
+SPARKLINE_POINTS_AT_START = 8
+
+
+class LiveServer:
+    """One daphne serving the project on a fixed port; it can be killed and started again."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "browser-daphne"):
+        self.env = env
+        self.log_dir = log_dir
+        self.name = name
+        self.process = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process, self.port = start_daphne(self.env, self.log_dir, port=self.port, name=self.name)
+        wait_for(self.healthy, 20, interval=0.1, message="the browser tests' server to report healthy")
+
+    def kill(self) -> None:
+        """Kill the server abruptly, as a crash would."""
+        self.process.stop(signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    def healthy(self) -> bool:
+        status, body = self.get("/healthz")
+        return status == 200 and json.loads(body)["status"] == "ok"
+
+    def has_sparklines(self) -> bool:
+        """The dashboard's sparklines have a few points each (the feed has been ticking a while)."""
+        _, html = self.get("/")
+        counts = [len(points.split()) for points in re.findall(r'<polyline points="([^"]*)"', html)]
+        return len(counts) >= 10 and min(counts[:10]) >= SPARKLINE_POINTS_AT_START
 
 
 def sign_up(page, username: str) -> None:
