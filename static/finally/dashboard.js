@@ -210,10 +210,16 @@
     if (focus && focus.dataset.ticker in prices) paintFocus();
   });
 
+  // Watchlist frames are about the user's default watchlist, whatever it is called now (a rename, or
+  // another list made the default, sends one too).
   FinAlly.stream.on("watchlist", (frame) => {
-    if (Array.isArray(frame.tickers) && (!table.dataset.watchlist || frame.name === table.dataset.watchlist)) {
-      showTickers(frame.tickers);
+    if (!Array.isArray(frame.tickers) || !addForm) return;
+    if (frame.name) {
+      table.dataset.watchlist = frame.name;
+      const title = document.getElementById("watchlist-title");
+      if (title) title.textContent = frame.name;
     }
+    showTickers(frame.tickers);
   });
 
   FinAlly.stream.on("state", (state) => {
