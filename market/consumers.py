@@ -20,6 +20,7 @@ from .stream_protocol import (
     parse_command,
     status_frame,
 )
+from .wire import SERVER_SEND, direct_writer
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             self.group = user_group(self.user.pk)
             await self.channel_layer.group_add(self.group, self.channel_name)
         # Registering and queueing the snapshot with no await in between: no tick can slip past.
-        self.subscriber = self.hub.connect(self._send_text, self.subscription.tickers, self._dropped)
+        self.subscriber = self.hub.connect(
+            self._send_text,
+            self.subscription.tickers,
+            self._dropped,
+            write=direct_writer(self.scope.get(SERVER_SEND)),
+        )
         self.hub.send(self.subscriber, self.hub.snapshot_frame(self.subscription.tickers))
         health = self.hub.health()
         if health["status"] != "ok":

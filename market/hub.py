@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from .cache import PriceCache, TickBatch
 from .stream_protocol import history_points, price_entry, prices_frame, snapshot_frame, status_frame
+from .wire import FrameWriter, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,17 @@ SendText = Callable[[str], Awaitable[object]]
 class Subscriber:
     """One socket as the hub sees it: how to send to it, and the tickers it follows."""
 
-    __slots__ = ("backlog", "busy", "closed", "dirty", "on_drop", "send", "tickers")
+    __slots__ = ("backlog", "busy", "closed", "dirty", "on_drop", "send", "tickers", "write")
 
-    def __init__(self, send: SendText, tickers: frozenset[str], on_drop: Callable[[], object] | None):
+    def __init__(
+        self,
+        send: SendText,
+        tickers: frozenset[str],
+        on_drop: Callable[[], object] | None,
+        write: FrameWriter | None = None,
+    ):
         self.send = send
+        self.write = write  # daphne's fast path for ticks (``market.wire``), or None
         self.tickers = tickers
         self.on_drop = on_drop
         self.busy = False  # a send is suspended (back-pressure); later frames wait
@@ -77,15 +85,21 @@ class StreamHub:
         return sum(len(members) for members in self._groups.values())
 
     def connect(
-        self, send: SendText, tickers: Iterable[str], on_drop: Callable[[], object] | None = None
+        self,
+        send: SendText,
+        tickers: Iterable[str],
+        on_drop: Callable[[], object] | None = None,
+        write: FrameWriter | None = None,
     ) -> Subscriber:
         """Register a socket following ``tickers``; ``send(text)`` must send one text frame.
 
-        ``on_drop`` is called if the hub gives up on the socket (its send failed or it fell too far
-        behind), so the caller can close it. Call from the event loop.
+        ``write(frame_bytes) -> bool``, when given, writes a ready-made WebSocket frame synchronously
+        (``market.wire.direct_writer``); ticks then use it instead of ``send``. ``on_drop`` is called
+        if the hub gives up on the socket (its send failed or it fell too far behind), so the caller
+        can close it. Call from the event loop.
         """
         self._bind(asyncio.get_running_loop())
-        subscriber = Subscriber(send, frozenset(tickers), on_drop)
+        subscriber = Subscriber(send, frozenset(tickers), on_drop, write)
         self._groups.setdefault(subscriber.tickers, {})[subscriber] = None
         if self._monitor is None or self._monitor.done():
             self._status = self._health()["status"]
@@ -194,10 +208,19 @@ class StreamHub:
         batch, self._pending = self._pending, None
         if batch is None:
             return
+        started, sent_before = time.time(), self.frames_sent
         try:
             self._deliver(batch)
         except Exception:
             logger.exception("stream fan-out failed; the next tick goes out as usual")
+        if logger.isEnabledFor(logging.DEBUG):
+            done = time.time()
+            logger.debug(
+                "fan-out: %d frames, started %.1f ms after the tick, took %.1f ms",
+                self.frames_sent - sent_before,
+                (started - batch.timestamp) * 1000,
+                (done - started) * 1000,
+            )
 
     def _deliver(self, batch: TickBatch) -> None:
         self.fan_outs += 1
@@ -216,10 +239,20 @@ class StreamHub:
             if not parts:
                 continue
             text = prices_frame(parts)
+            frame = None
             for subscriber in members:
                 if subscriber.busy:
                     subscriber.dirty.update(changed)
-                elif not subscriber.closed:
+                elif subscriber.closed:
+                    continue
+                elif subscriber.write is not None:
+                    if frame is None:
+                        frame = text_frame(text.encode())
+                    if subscriber.write(frame):
+                        self.frames_sent += 1
+                    else:
+                        self._drop(subscriber, "it is closed", logging.DEBUG)
+                else:
                     self._start(subscriber, text)
 
     # Sending
@@ -259,10 +292,10 @@ class StreamHub:
             if updates:
                 self._start(subscriber, prices_frame(price_entry(update) for update in updates.values()))
 
-    def _drop(self, subscriber: Subscriber, why: str) -> None:
+    def _drop(self, subscriber: Subscriber, why: str, level: int = logging.WARNING) -> None:
         if subscriber.closed:
             return
-        logger.warning("price stream: dropping a socket because %s", why)
+        logger.log(level, "price stream: dropping a socket because %s", why)
         self.disconnect(subscriber)
         if subscriber.on_drop is not None:
             try:

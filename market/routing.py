@@ -7,6 +7,7 @@ from django.urls import re_path
 
 from .consumers import PriceStreamConsumer
 from .lifecycle import FeedLifecycle
+from .wire import KeepServerSend
 
 websocket_urlpatterns = [
     re_path(r"^ws/prices/?$", PriceStreamConsumer.as_asgi()),
@@ -17,5 +18,7 @@ websocket_urlpatterns = [
 
 def build_application(django_asgi_app):
     """Wrap Django's ASGI app; origins of WebSocket connections are checked against ``ALLOWED_HOSTS``."""
-    websocket = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    websocket = KeepServerSend(
+        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    )
     return FeedLifecycle(ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket}))

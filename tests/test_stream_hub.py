@@ -240,3 +240,27 @@ async def test_snapshots_are_rebuilt_after_a_write(hub, cache):
     assert before["prices"]["AAPL"]["price"] == 190.0
     assert after["prices"]["AAPL"]["price"] == 199.0
     assert [point[1] for point in after["history"]["AAPL"]] == [190.0, 199.0]
+
+
+async def test_sockets_with_a_frame_writer_share_one_ready_made_frame(hub, cache):
+    written = {"a": [], "b": []}
+    hub.connect(Socket().send, ["AAPL"], write=lambda frame: written["a"].append(frame) or True)
+    hub.connect(Socket().send, ["AAPL"], write=lambda frame: written["b"].append(frame) or True)
+    cache.update("AAPL", 191.0)
+    await settle()
+    (frame,) = written["a"]
+    assert written["b"][0] is frame
+    assert frame[0] == 0x81
+    assert json.loads(frame[2:] if frame[1] < 126 else frame[4:])["prices"]["AAPL"]["price"] == 191.0
+
+
+async def test_a_socket_whose_writer_reports_it_closed_is_dropped(hub, cache):
+    dropped = []
+    subscriber = hub.connect(
+        Socket().send, ["AAPL"], on_drop=lambda: dropped.append(1), write=lambda frame: False
+    )
+    cache.update("AAPL", 191.0)
+    await settle()
+    assert dropped == [1]
+    assert subscriber.closed
+    assert hub.subscriber_count == 0

@@ -1,0 +1,222 @@
+"""Issue 3 figures: one daphne process streaming ticks to 1,000 WebSocket clients.
+
+Run from the project directory: ``.venv/bin/python bench/bench_stream.py`` (``--help`` for options).
+It migrates a temporary SQLite database, starts ``daphne finally_site.asgi:application`` with
+``bench.settings_bench`` (the feed tracks 50 tickers), opens the clients in a separate process
+(``bench/stream_clients.py``), each subscribed to the same 50 tickers, waits for a warm-up, then
+measures for ``--duration`` seconds:
+
+- delivery: every client must get a frame for every tick of the window (none lost, none merged);
+- latency: arrival time minus the tick's ``timestamp``, over every frame of every client;
+- server CPU: daphne's user+system time (``/proc/<pid>/stat``) over the window per delivered message.
+
+Prints a table with PASS/FAIL. Other load on the machine makes the figures noisy.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from tests.support import clean_env, migrate_database, start_daphne  # noqa: E402
+
+P50_GOAL_MS = 20.0
+P99_GOAL_MS = 50.0
+CPU_PER_MESSAGE_GOAL_MS = 0.1
+
+
+def bench_tickers(count: int) -> list[str]:
+    env = {**os.environ, "BENCH_TICKER_COUNT": str(count), "DJANGO_SETTINGS_MODULE": "bench.settings_bench"}
+    code = "import json, bench.settings_bench as s; print(json.dumps(s.BENCH_TICKERS))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=PROJECT_DIR, capture_output=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def health(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return json.loads(response.read())
+    except OSError:
+        return {}
+
+
+def wait_healthy(port: int, tickers: int, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = health(port)
+        if body.get("status") == "ok" and body.get("tickers") == tickers:
+            return body
+        time.sleep(0.1)
+    raise SystemExit(f"daphne did not report {tickers} tickers ok within {timeout}s: {health(port)}")
+
+
+FAN_OUT_LINE = re.compile(
+    r"market\.hub: fan-out: (\d+) frames, started ([\d.]+) ms after the tick, took ([\d.]+) ms"
+)
+
+
+def fan_out_times(log: str, min_frames: int) -> list[float]:
+    """Server side: ms from each tick to the end of its fan-out, for fan-outs reaching every client."""
+    return sorted(
+        float(started) + float(took)
+        for frames, started, took in FAN_OUT_LINE.findall(log)
+        if int(frames) >= min_frames
+    )
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Stream benchmark: one daphne, many WebSocket clients.")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--tickers", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=0.5, help="SIMULATOR_INTERVAL, seconds")
+    parser.add_argument("--duration", type=float, default=25.0, help="measured window, seconds")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after all clients connected")
+    parser.add_argument("--client-processes", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    tickers = bench_tickers(args.tickers)
+    workdir = Path(tempfile.mkdtemp(prefix="finally-bench-stream-"))
+    env = clean_env(
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="bench.settings_bench",
+        BENCH_TICKER_COUNT=str(args.tickers),
+        SIMULATOR_INTERVAL=str(args.interval),
+        MARKET_LOG_LEVEL="DEBUG",  # the hub then logs each fan-out's timing (one line per tick)
+    )
+    migrate_database(env)
+    server, port = start_daphne(env, workdir, name="daphne-bench")
+    clients: list[subprocess.Popen] = []
+    try:
+        wait_healthy(port, len(tickers))
+        shares = [args.clients // args.client_processes] * args.client_processes
+        shares[0] += args.clients - sum(shares)
+        print(f"daphne pid {server.proc.pid} on port {port}; opening {args.clients} clients...", flush=True)
+        for share in shares:
+            clients.append(
+                subprocess.Popen(
+                    [sys.executable, str(PROJECT_DIR / "bench" / "stream_clients.py"), "--port", str(port),
+                     "--clients", str(share), "--tickers", ",".join(tickers)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=PROJECT_DIR,
+                )
+            )  # fmt: skip
+        connected = failed = 0
+        for client in clients:
+            line = client.stdout.readline()
+            if not line:
+                raise SystemExit("a client process died while connecting")
+            ready = json.loads(line)
+            connected += ready["ready"]
+            failed += ready["failed"]
+        print(f"{connected} clients connected ({failed} failed); warming up {args.warmup}s", flush=True)
+        time.sleep(args.warmup)
+        start, cpu_start = time.time(), cpu_seconds(server.proc.pid)
+        time.sleep(args.duration)
+        end, cpu_end = time.time(), cpu_seconds(server.proc.pid)
+        time.sleep(0.5)
+        reports = []
+        for client in clients:
+            client.stdin.write(json.dumps({"start": start - 1.0, "end": end}) + "\n")
+            client.stdin.flush()
+        client_cpu = 0.0
+        for client in clients:
+            answer = json.loads(client.stdout.readline())
+            reports.extend(answer["clients"])
+            client_cpu += answer["cpu_seconds"]
+            client.wait(30)
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+        server.stop()
+    server_side = fan_out_times(server.log(), connected) or [float("nan")]
+
+    # Delivery and latency: ticks of [start, end - 1 s], so each had time to reach every client.
+    in_window = [[s for s in report["samples"] if start <= s[0] <= end - 1.0] for report in reports]
+    ticks = sorted({tick for samples in in_window for tick, _ in samples})
+    expected_ticks = (end - 1.0 - start) / args.interval
+    missing = sum(len(set(ticks) - {tick for tick, _ in samples}) for samples in in_window)
+    latencies = sorted((arrival - tick) * 1000 for samples in in_window for tick, arrival in samples)
+    delivered = len(latencies)
+    # CPU: daphne's time over [start, end] against the frames that arrived in [start, end].
+    arrived = sum(1 for report in reports for _, arrival in report["samples"] if start <= arrival <= end)
+    cpu_per_message_ms = (cpu_end - cpu_start) * 1000 / max(1, arrived)
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    expected_frames = len(ticks) * connected
+    cpu_share = (cpu_end - cpu_start) / (end - start) * 100
+    rows = [
+        (
+            "clients connected",
+            f"{connected}/{args.clients}",
+            str(args.clients),
+            verdict(connected == args.clients),
+        ),
+        (
+            "ticks in window (expected)",
+            f"{len(ticks)} ({expected_ticks:.0f})",
+            "about expected",
+            verdict(abs(len(ticks) - expected_ticks) <= 2),
+        ),
+        ("messages delivered", str(delivered), str(expected_frames), verdict(delivered >= expected_frames)),
+        ("messages lost", str(missing), "0", verdict(missing == 0)),
+        ("latency p50", f"{p50:.1f} ms", f"<= {P50_GOAL_MS:.0f} ms", verdict(p50 <= P50_GOAL_MS)),
+        ("latency p99", f"{p99:.1f} ms", f"<= {P99_GOAL_MS:.0f} ms", verdict(p99 <= P99_GOAL_MS)),
+        ("latency max", f"{latencies[-1]:.1f} ms", "", ""),
+        (
+            "server side: tick to last frame written, p50 / p99",
+            f"{percentile(server_side, 0.5):.1f} / {percentile(server_side, 0.99):.1f} ms",
+            "",
+            "",
+        ),
+        (
+            "server CPU per delivered message",
+            f"{cpu_per_message_ms:.4f} ms",
+            f"<= {CPU_PER_MESSAGE_GOAL_MS} ms",
+            verdict(cpu_per_message_ms <= CPU_PER_MESSAGE_GOAL_MS),
+        ),
+        ("server CPU over the window", f"{cpu_share:.1f} % of a core", "", ""),
+        ("client CPU per message (measuring side)", f"{client_cpu * 1000 / max(1, arrived):.4f} ms", "", ""),
+    ]
+    print(
+        f"\nstream benchmark: {args.clients} clients x {len(tickers)} tickers, tick every {args.interval}s, "
+        f"{args.duration:.0f}s window, {delivered} frames measured\n"
+    )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
+    header = ("metric", "measured", "goal", "result")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    failed_rows = [row for row in rows if row[3] == "FAIL"]
+    return 1 if failed_rows else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
