@@ -128,8 +128,11 @@ class TickPublisher:
         """Publish after every write to the cache, and a heartbeat after a quiet interval."""
         while True:
             heartbeat = min(self.feed.interval, HEARTBEAT_MAX)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the event fires, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), heartbeat)
+                async with asyncio.timeout(heartbeat):
+                    await self._wake.wait()
             self._wake.clear()
             await self.publish_once()
 
@@ -235,7 +238,8 @@ class TickFollower:
     async def start(self) -> None:
         """Load the last prices ``runfeed`` stored, so pages have prices at once. Never raises."""
         try:
-            await asyncio.wait_for(self.resync(), START_TIMEOUT)
+            async with asyncio.timeout(START_TIMEOUT):
+                await self.resync()
         except Exception as exc:
             logger.warning(
                 "could not load the last prices from Redis (%s); following runfeed", _describe(exc)
@@ -273,7 +277,8 @@ class TickFollower:
                 tasks.create_task(self._receive_forever(channel))
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.layer.group_discard(TICKS_GROUP, channel), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self.layer.group_discard(TICKS_GROUP, channel)
 
     async def _keep_membership(self, channel: str) -> None:
         # Re-joining is idempotent; it also notices a Redis that went away, ending this attempt.

@@ -23,6 +23,8 @@ from .seed_prices import DEFAULT_TICKERS
 
 logger = logging.getLogger(__name__)
 
+STOP_TIMEOUT = 5.0
+
 IN_MEMORY_WARNING = (
     "warning: the channel layer is in-memory (REDIS_URL is not set), so no server process can see "
     "these ticks. Set REDIS_URL here and on the servers, and MARKET_FEED=external on the servers."
@@ -34,8 +36,10 @@ def _describe(exc: BaseException) -> str:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancellation.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 class FeedRunner:
@@ -79,10 +83,12 @@ class FeedRunner:
             self.state = "stopped"
             if lock is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(lock.release(), 2.0)
+                    async with asyncio.timeout(2.0):
+                        await lock.release()
             if client is not None:
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    async with asyncio.timeout(2.0):
+                        await client.aclose()
 
     async def _wait_for_lock(self, lock: LeaderLock, stop: asyncio.Event) -> bool:
         announced, redis_down = None, False
@@ -154,7 +160,10 @@ class FeedRunner:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+                if stuck:
+                    logger.warning("%d runfeed tasks did not stop in time: %s", len(stuck), stuck)
             publisher.detach()
             await feed.stop()
 
