@@ -1,0 +1,199 @@
+"""Issue 6 figures: one ``manage.py runfeed`` behind two daphne servers, 1,000 WebSocket clients.
+
+Run from the project directory: ``.venv/bin/python bench/bench_external.py`` (``--help`` for options).
+It starts a private redis-server, migrates a temporary SQLite database and seeds a watchlist so that
+the default ten plus the benchmark's tickers (50 in all) are tracked, starts ``runfeed`` and two
+``daphne finally_site.asgi:application`` servers with ``MARKET_FEED=external``, then opens the
+clients in separate processes (``bench/stream_clients.py``, half on each server), each subscribed
+to all the tickers. After a warm-up it measures for ``--duration`` seconds:
+
+- delivery: every client must get a frame for every tick of the window (none lost, none merged);
+- latency: arrival time minus the tick's ``timestamp``, which runfeed's simulator set when it wrote
+  the tick, so the figure covers runfeed, Redis, the server's mirror and its fan-out;
+- CPU of each process over the window.
+
+Prints a table with PASS/FAIL. Other load on the machine makes the figures noisy.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.bench_stream import cpu_seconds, health, percentile  # noqa: E402
+from market.seed_prices import DEFAULT_TICKERS  # noqa: E402
+from tests.support import (  # noqa: E402
+    Process,
+    clean_env,
+    migrate_database,
+    python_command,
+    start_daphne,
+    start_redis,
+    wait_for,
+)
+
+P99_GOAL_MS = 60.0
+USERNAME = "bench"
+
+
+def extra_tickers(count: int) -> list[str]:
+    return [f"BX{index:03d}" for index in range(max(0, count - len(DEFAULT_TICKERS)))]
+
+
+def seed_watchlist(env: dict[str, str], tickers: list[str]) -> None:
+    """A user whose default watchlist holds ``tickers`` besides the default ten: the feed tracks them."""
+    code = (
+        "from django.contrib.auth import get_user_model; from portfolio import services; "
+        f"user = get_user_model().objects.create_user({USERNAME!r}); "
+        "watchlist = user.watchlists.get(is_default=True); "
+        f"[services.add_to_watchlist(watchlist, ticker) for ticker in {tickers!r}]"
+    )
+    subprocess.run(
+        python_command("manage.py", "shell", "-c", code),
+        env=env, cwd=PROJECT_DIR, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def wait_healthy(port: int, tickers: int, timeout: float = 30.0) -> None:
+    wait_for(
+        lambda: (body := health(port)).get("status") == "ok" and body.get("tickers") == tickers,
+        timeout,
+        0.1,
+        f"server on port {port} to report {tickers} tickers ok",
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="External-feed benchmark: runfeed, two daphne servers.")
+    parser.add_argument("--clients", type=int, default=1000, help="in all, split between the servers")
+    parser.add_argument("--tickers", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=0.5, help="SIMULATOR_INTERVAL, seconds")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured window, seconds")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds after all clients connected")
+    args = parser.parse_args(argv)
+
+    tickers = [*DEFAULT_TICKERS, *extra_tickers(args.tickers)]
+    workdir = Path(tempfile.mkdtemp(prefix="finally-bench-external-"))
+    redis_proc, redis_port = start_redis(workdir)
+    env = clean_env(
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        MARKET_FEED="external",
+        SIMULATOR_INTERVAL=str(args.interval),
+    )
+    processes: list[Process] = [redis_proc]
+    clients: list[subprocess.Popen] = []
+    try:
+        migrate_database(env)
+        seed_watchlist(env, extra_tickers(args.tickers))
+        runfeed = Process(
+            python_command("manage.py", "runfeed", "--log-every", "100"), env, workdir / "runfeed.log"
+        ).start()
+        processes.append(runfeed)
+        wait_for(lambda: "runfeed: leading" in runfeed.log(), 30, 0.1, "runfeed to lead")
+        servers = [start_daphne(env, workdir, name=name) for name in ("daphne-a", "daphne-b")]
+        processes += [proc for proc, _ in servers]
+        for _, port in servers:
+            wait_healthy(port, len(tickers))
+        shares = [args.clients // len(servers)] * len(servers)
+        shares[0] += args.clients - sum(shares)
+        print(
+            f"runfeed pid {runfeed.proc.pid}; daphne pids {[proc.proc.pid for proc, _ in servers]}; "
+            f"opening {args.clients} clients...",
+            flush=True,
+        )
+        for (_, port), share in zip(servers, shares, strict=True):
+            clients.append(
+                subprocess.Popen(
+                    [sys.executable, str(PROJECT_DIR / "bench" / "stream_clients.py"), "--port", str(port),
+                     "--clients", str(share), "--tickers", ",".join(tickers)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=PROJECT_DIR,
+                )
+            )  # fmt: skip
+        connected = 0
+        for client in clients:
+            line = client.stdout.readline()
+            if not line:
+                raise SystemExit("a client process died while connecting")
+            connected += json.loads(line)["ready"]
+        print(f"{connected} clients connected; warming up {args.warmup}s", flush=True)
+        time.sleep(args.warmup)
+        pids = {
+            "runfeed": runfeed.proc.pid,
+            "daphne-a": servers[0][0].proc.pid,
+            "daphne-b": servers[1][0].proc.pid,
+        }
+        start, cpu_start = time.time(), {name: cpu_seconds(pid) for name, pid in pids.items()}
+        time.sleep(args.duration)
+        end, cpu_end = time.time(), {name: cpu_seconds(pid) for name, pid in pids.items()}
+        time.sleep(0.5)
+        for client in clients:
+            client.stdin.write(json.dumps({"start": start - 1.0, "end": end}) + "\n")
+            client.stdin.flush()
+        reports = []
+        for client in clients:
+            reports.extend(json.loads(client.stdout.readline())["clients"])
+            client.wait(30)
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+        for proc in reversed(processes):
+            proc.stop()
+
+    # Ticks of [start, end - 1 s], so that each had time to reach every client.
+    in_window = [[s for s in report["samples"] if start <= s[0] <= end - 1.0] for report in reports]
+    ticks = sorted({tick for samples in in_window for tick, _ in samples})
+    expected_ticks = (end - 1.0 - start) / args.interval
+    missing = sum(len(set(ticks) - {tick for tick, _ in samples}) for samples in in_window)
+    latencies = sorted((arrival - tick) * 1000 for samples in in_window for tick, arrival in samples) or [
+        float("nan")
+    ]
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    seconds = end - start
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    rows = [
+        (
+            "clients connected",
+            f"{connected}/{args.clients}",
+            str(args.clients),
+            verdict(connected == args.clients),
+        ),
+        (
+            "ticks in window (expected)",
+            f"{len(ticks)} ({expected_ticks:.0f})",
+            "about expected",
+            verdict(abs(len(ticks) - expected_ticks) <= 2),
+        ),
+        ("messages delivered", str(len(latencies)), str(len(ticks) * connected), ""),
+        ("messages lost", str(missing), "0", verdict(missing == 0 and connected > 0)),
+        ("latency p50", f"{p50:.1f} ms", "", ""),
+        ("latency p99", f"{p99:.1f} ms", f"<= {P99_GOAL_MS:.0f} ms", verdict(p99 <= P99_GOAL_MS)),
+        ("latency max", f"{latencies[-1]:.1f} ms", "", ""),
+        *(
+            (f"CPU of {name}", f"{(cpu_end[name] - cpu_start[name]) / seconds * 100:.1f} % of a core", "", "")
+            for name in pids
+        ),
+    ]
+    print(
+        f"\nexternal-feed benchmark: runfeed + 2 daphne, {args.clients} clients x {len(tickers)} tickers, "
+        f"tick every {args.interval}s, {args.duration:.0f}s window\n"
+    )
+    header = ("metric", "measured", "goal", "result")
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(4)]
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 1 if any(row[3] == "FAIL" for row in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
