@@ -31,6 +31,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from . import config
+from .interface import MarketDataSource
 from .last_prices import FeedState, LastPriceStore
 from .models import make_update
 from .tickers import InvalidTicker, normalize_ticker
@@ -46,9 +47,10 @@ TICK = "market.tick"
 RECHECK = "market.recheck"
 
 HEARTBEAT_MAX = 1.0  # a quiet feed still speaks at least this often (seconds)
-KEYFRAME_INTERVAL = 10.0  # the full list of priced tickers goes out at least this often
+KEYFRAME_INTERVAL = 10.0  # the tracked and unknown tickers go out at least this often
 MEMBERSHIP_REFRESH = 2.0  # a follower re-joins the group this often (a restarted Redis forgot it)
 START_TIMEOUT = 2.0
+FORGET_MEMBER_AFTER = 30.0  # a follower silent this long (a killed server) leaves the group
 RETRY_MIN, RETRY_MAX = 0.5, 2.0
 
 
@@ -94,8 +96,7 @@ class TickPublisher:
         self._changed_lock = threading.Lock()
         self._full = True  # the next message carries every price: the first one, and after a failure
         self._replace_store = True
-        self._priced: set[str] | None = None
-        self._layout_seen = -1
+        self._sent_set: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (tracked, unknown)
         self._next_keyframe = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -146,12 +147,12 @@ class TickPublisher:
         cache, now = self.feed.cache, time.time()
         full = self._full
         updates = list((cache.get_all() if full else cache.get_many(sorted(changed))).values())
-        priced = removed = None
-        if full or cache.layout_version != self._layout_seen or now >= self._next_keyframe:
-            self._layout_seen = cache.layout_version
-            priced = set(cache.tickers())
-            removed = sorted(self._priced - priced) if self._priced is not None else []
-            self._next_keyframe = now + KEYFRAME_INTERVAL
+        ticker_set = self._ticker_set()
+        set_changed = ticker_set != self._sent_set
+        send_set = full or set_changed or now >= self._next_keyframe
+        removed = (
+            sorted(set(self._sent_set[0]) - set(ticker_set[0])) if self._sent_set and set_changed else []
+        )
         self.seq += 1
         message = {
             "type": TICK,
@@ -163,8 +164,9 @@ class TickPublisher:
             "full": full,
             "updates": [[u.ticker, u.price, u.previous_price, u.timestamp] for u in updates],
         }
-        if priced is not None:
-            message["tickers"] = sorted(priced)
+        if send_set:
+            # Mirrors drop prices of tickers no longer tracked, and show the unknown ones as such.
+            message["tracked"], message["unknown"] = sorted(ticker_set[0]), sorted(ticker_set[1])
         try:
             await self.layer.group_send(TICKS_GROUP, message)
         except Exception as exc:
@@ -177,25 +179,31 @@ class TickPublisher:
             logger.info("publishing ticks again after %d failed attempts", self._send_failures)
             self._send_failures = 0
         self._full = False
-        if priced is not None:
-            self._priced = priced
+        if send_set:
+            self._sent_set, self._next_keyframe = ticker_set, now + KEYFRAME_INTERVAL
+            await self._forget_dead_followers(now)
         self.published += 1
         self.last_size = len(updates)
         if self.store is not None:
             state = FeedState(
-                self.run, self.seq, self.feed.source_name, self.feed.interval, cache.last_success, now
+                self.run,
+                self.seq,
+                self.feed.source_name,
+                self.feed.interval,
+                cache.last_success,
+                now,
+                unknown=sorted(ticker_set[1]),
             )
-            await self._store(updates, state, removed or [], priced is not None)
+            await self._store(updates, state, removed, ticker_set[0] if set_changed else None)
         return True
 
-    async def _store(self, updates, state: FeedState, removed: list[str], tickers_changed: bool) -> None:
-        tracked = self._tracked() if tickers_changed or self._replace_store else None
+    async def _store(self, updates, state: FeedState, removed: list[str], tracked) -> None:
         try:
             if self._replace_store or not await self.store.save(
                 updates, state, removed=removed, tickers=tracked
             ):
                 await self.store.save(
-                    self.feed.cache.get_all().values(), state, tickers=self._tracked(), replace=True
+                    self.feed.cache.get_all().values(), state, tickers=self._ticker_set()[0], replace=True
                 )
         except Exception as exc:
             self._replace_store = True
@@ -208,9 +216,55 @@ class TickPublisher:
             logger.info("storing the last prices in Redis again")
             self._store_failures = 0
 
-    def _tracked(self) -> list[str]:
+    async def _forget_dead_followers(self, now: float) -> None:
+        # Live followers re-join every MEMBERSHIP_REFRESH seconds. Without this, a killed server's
+        # channel would get every tick until channels_redis's group_expiry (a day) ends it.
+        group_key = getattr(self.layer, "_group_key", None)  # channels_redis.core's key naming
+        if self.store is None or group_key is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.store.client.zremrangebyscore(group_key(TICKS_GROUP), 0, now - FORGET_MEMBER_AFTER)
+
+    def _ticker_set(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(tracked, unknown): what the source tracks, and what it reported it does not know."""
         source = self.feed.source
-        return sorted(source.get_tickers() if source is not None else self.feed.cache.tickers())
+        if source is None:
+            return tuple(self.feed.cache.tickers()), ()
+        unknown = getattr(source, "unknown_tickers", None)
+        return tuple(source.get_tickers()), tuple(sorted(unknown())) if unknown is not None else ()
+
+
+class RemoteSource(MarketDataSource):
+    """``runfeed``'s source as a mirror sees it: its name, interval, tracked and unknown tickers.
+
+    A mirror's ``feed.source``, so ``/healthz`` and the pages read it like a local source. It
+    produces nothing itself: prices arrive through ``TickFollower`` and ticker changes go to
+    ``runfeed`` as control messages, so starting, stopping, adding and removing do nothing here.
+    """
+
+    def __init__(self, name: str, interval: float):
+        self.name = name
+        self.interval = interval
+        self.tracked: list[str] = []
+        self.unknown: set[str] = set()
+
+    async def start(self, tickers: list[str]) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def add_ticker(self, ticker: str) -> None:
+        pass
+
+    async def remove_ticker(self, ticker: str) -> None:
+        pass
+
+    def get_tickers(self) -> list[str]:
+        return list(self.tracked)
+
+    def unknown_tickers(self) -> set[str]:
+        return set(self.unknown)
 
 
 class TickFollower:
@@ -220,6 +274,8 @@ class TickFollower:
         self.feed = feed
         self.layer = layer if layer is not None else get_channel_layer()
         self._store = store
+        self.source = RemoteSource(feed.source_name, feed.interval)
+        feed.source = self.source
         self.run: str | None = None
         self.seq = 0
         self.received = 0
@@ -315,7 +371,7 @@ class TickFollower:
         self._apply(message)
 
     def _apply(self, message: dict) -> None:
-        feed, cache = self.feed, self.feed.cache
+        cache = self.feed.cache
         try:
             updates = [
                 make_update(t, float(p), float(prev), float(ts)) for t, p, prev, ts in message["updates"]
@@ -327,16 +383,23 @@ class TickFollower:
             return
         if updates:
             cache.apply(updates)
-        priced = message.get("tickers")
-        if isinstance(priced, list):
-            keep = set(priced)
+        tracked, unknown = message.get("tracked"), message.get("unknown")
+        if isinstance(tracked, list):
+            self.source.tracked = [ticker for ticker in tracked if isinstance(ticker, str)]
+            keep = set(self.source.tracked)
             for ticker in cache.tickers():
                 if ticker not in keep:
                     cache.remove(ticker)
-        feed.source_name, feed.interval = source, interval
+        if isinstance(unknown, list):
+            self.source.unknown = {ticker for ticker in unknown if isinstance(ticker, str)}
+        self._describe_source(source, interval)
         age = message.get("age")
         if isinstance(age, int | float):
             cache.mark_success(time.time() - max(0.0, float(age)))
+
+    def _describe_source(self, name: str, interval: float) -> None:
+        self.feed.source_name = self.source.name = name
+        self.feed.interval = self.source.interval = interval
 
     async def resync(self) -> None:
         """Load the prices ``runfeed`` stored in Redis (newer ones than the mirror's only)."""
@@ -344,6 +407,7 @@ class TickFollower:
         if store is None:
             return
         prices, state = await store.load()
+        tracked = await store.tickers()
         self.resyncs += 1
         cache = self.feed.cache
         current = cache.get_many(prices)
@@ -358,7 +422,10 @@ class TickFollower:
         if state is not None:
             if not (state.run == self.run and state.seq < self.seq):
                 self.run, self.seq = state.run, state.seq
-            self.feed.source_name, self.feed.interval = state.source, state.interval
+            self._describe_source(state.source, state.interval)
+            self.source.unknown = set(state.unknown)
+            if tracked:
+                self.source.tracked = sorted(tracked)
             # Freshness is runfeed's, not the time of this read: a dead feed's prices stay stale.
             newest = max(filter(None, (state.last_success, last_success)), default=None)
             if newest is not None:

@@ -15,7 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import asyncio as aioredis
 
@@ -41,6 +41,7 @@ class FeedState:
     interval: float
     last_success: float | None  # the source's last success, as runfeed's cache saw it
     published_at: float
+    unknown: list[str] = field(default_factory=list)  # tickers the source does not know (Massive)
 
     def to_redis(self) -> dict[str, str]:
         return {
@@ -50,6 +51,7 @@ class FeedState:
             "interval": repr(self.interval),
             "last_success": "" if self.last_success is None else repr(self.last_success),
             "published_at": repr(self.published_at),
+            "unknown": json.dumps(list(self.unknown)),
         }
 
     @classmethod
@@ -62,8 +64,9 @@ class FeedState:
                 interval=float(fields["interval"]),
                 last_success=float(fields["last_success"]) if fields.get("last_success") else None,
                 published_at=float(fields["published_at"]),
+                unknown=[str(ticker) for ticker in json.loads(fields.get("unknown") or "[]")],
             )
-        except (KeyError, ValueError):
+        except (KeyError, TypeError, ValueError):
             return None
 
 

@@ -13,7 +13,7 @@ from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 
 from market import bus
-from market.bus import TickFollower, TickPublisher, receive_recheck, request_recheck
+from market.bus import RemoteSource, TickFollower, TickPublisher, receive_recheck, request_recheck
 from market.feed import Feed
 from market.last_prices import FeedState, LastPriceStore, connect
 from market.leader import LeaderLock
@@ -194,12 +194,29 @@ async def test_a_gap_in_the_sequence_reloads_the_missed_prices_from_redis(layer,
     assert mirror.cache.get("MSFT").previous_price == 401.0
 
 
-async def test_tickers_missing_from_a_ticker_list_leave_the_mirror(layer, store):
+async def test_tickers_runfeed_no_longer_tracks_leave_the_mirror(layer, store):
     mirror = Feed(role="mirror")
     follower = TickFollower(mirror, layer, store)
     await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0), ("ZZZ", 5.0, 5.0, 1.0)], full=True))
-    await follower.handle(message(2, [], tickers=["AAPL"]))
+    await follower.handle(message(2, [], tracked=["AAPL", "NEWCO"], unknown=["NEWCO"]))
     assert mirror.cache.tickers() == ["AAPL"]
+    assert mirror.health()["tickers"] == 2
+    assert mirror.unknown_tickers() == {"NEWCO"}
+
+
+async def test_the_tickers_runfeeds_source_does_not_know_reach_the_mirrors(layer, store):
+    class MassiveLike(RemoteSource):
+        def unknown_tickers(self):
+            return {"NOPE"}
+
+    async with Pair(layer, store) as pair:
+        pair.owner.source = MassiveLike("massive", 15.0)
+        pair.owner.source.tracked = ["AAPL", "NOPE"]
+        pair.owner.cache.update("AAPL", 190.0)
+        await eventually(lambda: pair.mirror.unknown_tickers() == {"NOPE"}, message="the unknown ticker")
+        assert pair.mirror.health()["tickers"] == 2
+    _, state = await store.load()
+    assert state.unknown == ["NOPE"]
 
 
 async def test_a_removed_ticker_is_published_as_gone(layer, store):
@@ -267,7 +284,7 @@ async def test_a_running_mirror_sends_ticker_changes_to_runfeed(monkeypatch):
         assert await asyncio.wait_for(receive_recheck(layer), 2.0) == ["NVDA"]
     finally:
         await mirror.stop()
-    assert mirror.source is None  # a mirror never runs a source of its own
+    assert isinstance(mirror.source, RemoteSource)  # a mirror never runs a source of its own
 
 
 def test_a_mirror_that_is_not_running_still_sends_ticker_changes(monkeypatch):
@@ -304,3 +321,16 @@ async def test_a_released_lock_is_free_at_once(redis_url):
     assert not await second.acquire()
     await first.release()
     assert await second.acquire()
+
+
+async def test_a_killed_servers_channel_leaves_the_tick_group(layer, store, redis_url):
+    group_key = layer._group_key(bus.TICKS_GROUP)
+    client = redis.Redis.from_url(redis_url)
+    client.zadd(group_key, {"specific.deadserver!gone": time.time() - 120})  # stopped re-joining long ago
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update("AAPL", 190.0)
+        await eventually(lambda: pair.publisher.seq == 1, message="the first tick")
+        await eventually(
+            lambda: b"specific.deadserver!gone" not in client.zrange(group_key, 0, -1), message="the pruning"
+        )
+        assert len(client.zrange(group_key, 0, -1)) == 1  # the live follower stays

@@ -8,6 +8,7 @@ import asyncio
 import http.cookiejar
 import itertools
 import json
+import os
 import signal
 import subprocess
 import time
@@ -81,7 +82,7 @@ class Cluster:
                 "--log-every", "4",
             ),
             self.env,
-            self.log_dir / f"runfeed-{self._runfeeds}.log",
+            self.log_dir / f"runfeed-{os.getpid()}-{self._runfeeds}.log",  # never a previous run's log
         ).start()  # fmt: skip
         wait_for(
             lambda: f"runfeed: {wait_until}" in proc.log() or not proc.alive,
