@@ -274,6 +274,7 @@ class TickFollower:
         self.feed = feed
         self.layer = layer if layer is not None else get_channel_layer()
         self._store = store
+        self._own_store: LastPriceStore | None = None  # made here, so closed here
         self.source = RemoteSource(feed.source_name, feed.interval)
         feed.source = self.source
         self.run: str | None = None
@@ -288,7 +289,7 @@ class TickFollower:
         if self._store is None:
             url = config.redis_url()
             if url:
-                self._store = LastPriceStore.from_url(url)
+                self._store = self._own_store = LastPriceStore.from_url(url)
         return self._store
 
     async def start(self) -> None:
@@ -304,21 +305,30 @@ class TickFollower:
     async def follow_forever(self) -> None:
         """Follow the ticks until cancelled, reconnecting with back-off whenever the layer fails."""
         delay = RETRY_MIN
-        while True:
-            received_before = self.received
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._in_sync = False
-                self._failures += 1
-                if self._failures == 1:
-                    logger.warning("lost runfeed's ticks (%s); reconnecting with back-off", _describe(exc))
-                if self.received > received_before:
-                    delay = RETRY_MIN  # it worked for a while: start the back-off afresh
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+        try:
+            while True:
+                received_before = self.received
+                try:
+                    await self._follow()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._in_sync = False
+                    self._failures += 1
+                    if self._failures == 1:
+                        logger.warning(
+                            "lost runfeed's ticks (%s); reconnecting with back-off", _describe(exc)
+                        )
+                    if self.received > received_before:
+                        delay = RETRY_MIN  # it worked for a while: start the back-off afresh
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX)
+        finally:
+            if self._own_store is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(1.0):
+                        await self._own_store.close()
+                self._store = self._own_store = None
 
     async def _follow(self) -> None:
         # The default prefix matters: channels_redis serves every process-local channel with the same
