@@ -8,8 +8,10 @@ Ctrl-C or SIGTERM stops it cleanly (exit code 0, leader lock released).
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import signal
+import textwrap
 from collections import deque
 
 from django.core.management.base import BaseCommand, CommandError
@@ -30,9 +32,10 @@ def render_table(updates, limit: int, color: bool = True) -> list[str]:
     for update in shown:
         percent = 100 * update.change / update.previous_price if update.previous_price else 0.0
         arrow, tint = {"up": ("▲", green), "down": ("▼", red)}.get(update.direction, (" ", ""))
+        end = reset if tint else ""
         rows.append(
-            f"{update.ticker:<10} {update.price:>12,.2f} {tint}{update.change:>+10.2f}{reset} "
-            f"{percent:>+8.2f}% {tint}{arrow}{reset}"
+            f"{update.ticker:<10} {update.price:>12,.2f} {tint}{update.change:>+10.2f}{end} "
+            f"{percent:>+8.2f}% {tint}{arrow}{end}"
         )
     if len(shown) < len(ordered):
         rows.append(f"... and {len(ordered) - len(shown)} more")
@@ -70,17 +73,27 @@ class LogDisplay:
         pass
 
 
+_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _fit(line: str, width: int) -> str:
+    """``line`` cut to the terminal's width, so it never wraps and breaks the redraw's line count."""
+    plain = _ESCAPE.sub("", line)
+    return line if len(plain) <= width else plain[:width]
+
+
 class TerminalDisplay:
     """A live price table redrawn in place, with the latest status lines above it."""
 
     def __init__(self, out):
         self.out = out
+        self.pinned: list[str] = []  # warnings stay in view; other notes scroll away
         self.notes: deque[str] = deque(maxlen=4)
         self.runner: FeedRunner | None = None
         self._drawn = 0
 
     def say(self, line: str) -> None:
-        self.notes.append(line)
+        (self.pinned if line.startswith("warning:") else self.notes).append(line)
         self.draw()
 
     async def run(self, runner: FeedRunner) -> None:
@@ -91,7 +104,8 @@ class TerminalDisplay:
 
     def frame(self) -> list[str]:
         width, height = shutil.get_terminal_size((100, 30))
-        lines = [f"runfeed: {note}" for note in self.notes]
+        notes = [*self.pinned, *self.notes]
+        lines = [line for note in notes for line in textwrap.wrap(f"runfeed: {note}", width)]
         runner = self.runner
         feed = runner.feed if runner is not None else None
         publisher = runner.publisher if runner is not None else None
@@ -101,9 +115,9 @@ class TerminalDisplay:
                 f"{publisher.published} ticks published · Ctrl-C stops"
             )
             lines += render_table(feed.cache.get_all().values(), limit=max(3, height - len(lines) - 3))
-        elif runner is not None:
+        elif runner is not None and runner.state in ("starting", "waiting"):
             lines.append(f"{runner.state} · Ctrl-C stops")
-        return [line[: width + 20] for line in lines]  # color codes take no columns
+        return [_fit(line, width) for line in lines]
 
     def draw(self) -> None:
         frame = self.frame()
