@@ -93,7 +93,13 @@ class TerminalDisplay:
         self._drawn = 0
 
     def say(self, line: str) -> None:
+        """A line from the runner: its warnings stay in view."""
         (self.pinned if line.startswith("warning:") else self.notes).append(line)
+        self.draw()
+
+    def note(self, line: str) -> None:
+        """A line that may scroll away (log records)."""
+        self.notes.append(line)
         self.draw()
 
     async def run(self, runner: FeedRunner) -> None:
@@ -141,7 +147,7 @@ class _DisplayLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
-            self.display.say(f"{record.levelname.lower()}: {record.getMessage()}")
+            self.display.note(f"{record.levelname.lower()}: {record.getMessage()}")
 
 
 @contextlib.contextmanager
