@@ -202,6 +202,9 @@ class Browser:
         assert any(cookie.name == "sessionid" for cookie in self.cookies), "login failed"
 
     def call(self, method: str, path: str, body: dict | None = None) -> int:
+        return self.call_json(method, path, body)[0]
+
+    def call_json(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | None]:
         request = urllib.request.Request(
             f"{self.base}{path}",
             data=None if body is None else json.dumps(body).encode(),
@@ -210,9 +213,10 @@ class Browser:
         )
         try:
             with self.opener.open(request, timeout=5) as response:
-                return response.status
+                status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
-            return error.code
+            status, raw = error.code, error.read()
+        return status, json.loads(raw) if raw else None
 
 
 def test_both_servers_stream_the_same_prices_for_the_same_tick(running):
@@ -286,6 +290,22 @@ def test_killing_runfeed_shows_stale_on_every_server_within_seconds(running):
     wait_for(lambda: all(healthz(port)[0] == 503 for port in running.ports), 10, 0.1, "both servers stale")
     assert time.monotonic() - killed_at < 8
     assert all(healthz(port)[1]["status"] == "stale" for port in running.ports)
+
+
+def test_trades_are_refused_with_a_clear_message_while_runfeed_is_down(running):
+    browser = Browser(running.ports[1])
+    browser.login(USERNAME, PASSWORD)
+    assert (
+        browser.call("POST", "/api/portfolio/trade/", {"ticker": "AAPL", "side": "buy", "quantity": "1"})
+        == 200
+    )
+    running.runfeed.stop(signal.SIGKILL)
+    wait_for(lambda: healthz(running.ports[1])[0] == 503, 10, 0.1, "server B stale")
+    status, body = browser.call_json(
+        "POST", "/api/portfolio/trade/", {"ticker": "AAPL", "side": "buy", "quantity": "1"}
+    )
+    assert status == 400
+    assert "stale" in body["error"]
 
 
 def test_a_restarted_runfeed_continues_from_the_last_published_prices(running):
