@@ -33,6 +33,7 @@ READ_TIMEOUT = 10.0
 AUTH_RETRY_INTERVAL = 60.0  # a rejected key is retried this often, so a fixed key recovers by itself
 MAX_BACKOFF = 300.0
 MAX_RETRY_AFTER = 3600.0
+STOP_TIMEOUT = 5.0
 # The tickers go in the query string; URLs past ~8 KB are refused by many servers, so a longer list
 # is split into several requests (about 500 tickers each).
 MAX_TICKERS_QUERY_CHARS = 7000
@@ -154,12 +155,11 @@ class MassiveDataSource(MarketDataSource):
         if task is None:
             return
         task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            logger.exception("the Massive poller had failed before it was stopped")
+        # wait() rather than awaiting the task: it neither re-raises the task's end nor hangs if a
+        # cancellation is lost (the loop also ends by itself once it is no longer self._task).
+        await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            logger.error("the Massive poller had failed before it was stopped", exc_info=task.exception())
 
     async def add_ticker(self, ticker: str) -> None:
         """Track ``ticker`` from the next poll on."""
@@ -195,9 +195,12 @@ class MassiveDataSource(MarketDataSource):
             self._tickers.append(ticker)
 
     async def _poll_forever(self) -> None:
-        while True:
+        this_task = asyncio.current_task()
+        while self._task is this_task:
             started = time.monotonic()
             delay = await self._poll()
+            if self._task is not this_task:
+                return  # stopped (or replaced) while the request was out
             if delay is None:
                 # A success keeps the cadence: the request's own time counts towards the interval.
                 delay = max(0.0, self.interval - (time.monotonic() - started))
@@ -209,9 +212,9 @@ class MassiveDataSource(MarketDataSource):
         try:
             snapshots = []
             if tickers:
-                snapshots = await asyncio.wait_for(
-                    asyncio.to_thread(self._fetch, tickers), timeout=self._deadline(tickers)
-                )
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation (stop()).
+                async with asyncio.timeout(self._deadline(tickers)):
+                    snapshots = await asyncio.to_thread(self._fetch, tickers)
             self._store(tickers, snapshots)
         except asyncio.CancelledError:
             raise

@@ -4,6 +4,7 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import statistics
 import time
 import urllib.error
@@ -243,6 +244,16 @@ async def test_running_follows_the_poll_task_and_start_revives_it(fake_massive, 
 
     assert source.running
     await eventually(lambda: fake_massive.snapshot_requests(), message="polling again")
+
+
+async def test_stop_returns_promptly_whenever_it_comes(fake_massive, start_poller):
+    source, _ = await start_poller(poll_interval=0.01)
+    for attempt in range(30):
+        await asyncio.sleep(random.uniform(0, 0.03))
+        async with asyncio.timeout(2):
+            await source.stop()
+        assert not source.running, f"attempt {attempt}"
+        await source.start(source.get_tickers())
 
 
 # Failures: keep the last price, stay stale, back off, recover by themselves
