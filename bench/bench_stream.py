@@ -7,7 +7,10 @@ It migrates a temporary SQLite database, starts ``daphne finally_site.asgi:appli
 measures for ``--duration`` seconds:
 
 - delivery: every client must get a frame for every tick of the window (none lost, none merged);
-- latency: arrival time minus the tick's ``timestamp``, over every frame of every client;
+- latency: arrival time minus the tick's ``timestamp``, over every frame of every client. Arrival is
+  the kernel's receive time on the client socket (``SO_TIMESTAMP``), so the figure is the server's
+  and the network's, not the load generator's; the time the load generator got round to reading
+  each frame is shown too (it adds the client process's own queueing on this shared machine);
 - server CPU: daphne's user+system time (``/proc/<pid>/stat``) over the window per delivered message.
 
 Prints a table with PASS/FAIL. Other load on the machine makes the figures noisy.
@@ -68,16 +71,17 @@ def wait_healthy(port: int, tickers: int, timeout: float = 30.0) -> dict:
 
 
 FAN_OUT_LINE = re.compile(
-    r"market\.hub: fan-out: (\d+) frames, started ([\d.]+) ms after the tick, took ([\d.]+) ms"
+    r"market\.hub: fan-out of the tick at ([\d.]+): (\d+) frames, "
+    r"started ([\d.]+) ms after it, took ([\d.]+) ms"
 )
 
 
-def fan_out_times(log: str, min_frames: int) -> list[float]:
-    """Server side: ms from each tick to the end of its fan-out, for fan-outs reaching every client."""
+def fan_out_times(log: str, start: float, end: float) -> list[float]:
+    """Server side: ms from each tick of [start, end] to the end of its fan-out."""
     return sorted(
         float(started) + float(took)
-        for frames, started, took in FAN_OUT_LINE.findall(log)
-        if int(frames) >= min_frames
+        for tick, _, started, took in FAN_OUT_LINE.findall(log)
+        if start <= float(tick) <= end
     )
 
 
@@ -153,17 +157,18 @@ def main(argv=None) -> int:
             if client.poll() is None:
                 client.kill()
         server.stop()
-    server_side = fan_out_times(server.log(), connected) or [float("nan")]
+    server_side = fan_out_times(server.log(), start, end - 1.0) or [float("nan")]
 
     # Delivery and latency: ticks of [start, end - 1 s], so each had time to reach every client.
     in_window = [[s for s in report["samples"] if start <= s[0] <= end - 1.0] for report in reports]
-    ticks = sorted({tick for samples in in_window for tick, _ in samples})
+    ticks = sorted({sample[0] for samples in in_window for sample in samples})
     expected_ticks = (end - 1.0 - start) / args.interval
-    missing = sum(len(set(ticks) - {tick for tick, _ in samples}) for samples in in_window)
-    latencies = sorted((arrival - tick) * 1000 for samples in in_window for tick, arrival in samples)
+    missing = sum(len(set(ticks) - {sample[0] for sample in samples}) for samples in in_window)
+    latencies = sorted((arrival - tick) * 1000 for samples in in_window for tick, arrival, _ in samples)
+    read_latencies = sorted((read - tick) * 1000 for samples in in_window for tick, _, read in samples)
     delivered = len(latencies)
     # CPU: daphne's time over [start, end] against the frames that arrived in [start, end].
-    arrived = sum(1 for report in reports for _, arrival in report["samples"] if start <= arrival <= end)
+    arrived = sum(1 for report in reports for _, arrival, _ in report["samples"] if start <= arrival <= end)
     cpu_per_message_ms = (cpu_end - cpu_start) * 1000 / max(1, arrived)
     p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 
@@ -187,9 +192,25 @@ def main(argv=None) -> int:
         ),
         ("messages delivered", str(delivered), str(expected_frames), verdict(delivered >= expected_frames)),
         ("messages lost", str(missing), "0", verdict(missing == 0)),
-        ("latency p50", f"{p50:.1f} ms", f"<= {P50_GOAL_MS:.0f} ms", verdict(p50 <= P50_GOAL_MS)),
-        ("latency p99", f"{p99:.1f} ms", f"<= {P99_GOAL_MS:.0f} ms", verdict(p99 <= P99_GOAL_MS)),
+        (
+            "latency p50 (kernel arrival)",
+            f"{p50:.1f} ms",
+            f"<= {P50_GOAL_MS:.0f} ms",
+            verdict(p50 <= P50_GOAL_MS),
+        ),
+        (
+            "latency p99 (kernel arrival)",
+            f"{p99:.1f} ms",
+            f"<= {P99_GOAL_MS:.0f} ms",
+            verdict(p99 <= P99_GOAL_MS),
+        ),
         ("latency max", f"{latencies[-1]:.1f} ms", "", ""),
+        (
+            "latency as the load generator read it, p50 / p99",
+            f"{percentile(read_latencies, 0.5):.1f} / {percentile(read_latencies, 0.99):.1f} ms",
+            "",
+            "",
+        ),
         (
             "server side: tick to last frame written, p50 / p99",
             f"{percentile(server_side, 0.5):.1f} / {percentile(server_side, 0.99):.1f} ms",

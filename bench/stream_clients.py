@@ -3,13 +3,15 @@
 A minimal RFC 6455 client (handshake, masked client frames, unmasked server frames, pong replies)
 on one ``epoll`` loop without asyncio, so a message costs the client a few microseconds and the
 latency measured is the server's, not the client's. Each client subscribes to the given tickers and
-records, for every ``prices`` frame, the tick's ``timestamp`` and the wall-clock time it arrived.
+records, for every ``prices`` frame, the tick's ``timestamp``, the time the kernel received it
+(``SO_TIMESTAMP``: when the bytes reached this host's socket, whatever this process was doing) and
+the time this process read it (which adds the load generator's own scheduling delay).
 
 Protocol with the parent (stdin/stdout, one JSON object per line):
   out ``{"ready": connected, "failed": n}`` once every client has connected and got its snapshot;
   in  ``{"start": t0, "end": t1}`` (wall-clock window), read while the clients keep receiving;
-  out ``{"clients": [...], "cpu_seconds": s}``: per client the ``[tick_timestamp, arrival]`` pairs
-  of frames whose tick timestamp lies in the window, and this process's CPU time while measuring.
+  out ``{"clients": [...], "cpu_seconds": s}``: per client the ``[tick_timestamp, arrival, read]``
+  triples of frames whose tick timestamp lies in the window, and this process's CPU time measuring.
 """
 
 import argparse
@@ -23,6 +25,8 @@ import sys
 import time
 
 TIMESTAMP_KEY = b'"timestamp":'
+SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)  # Linux's value; the socket module lacks the name
+ANCILLARY_SPACE = socket.CMSG_SPACE(16)  # one struct timeval
 PRICES = b'{"type":"prices"'
 SNAPSHOT = b'{"type":"snapshot"'
 
@@ -49,11 +53,11 @@ class Client:
         self.sock = sock
         self.buffer = bytearray()
         self.fragments: list[bytes] = []
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, float, float]] = []
         self.got_snapshot = False
         self.closed = False
 
-    def feed(self, data: bytes, arrival: float) -> None:
+    def feed(self, data: bytes, arrival: float, read_at: float) -> None:
         """Parse the frames in ``data`` (plus what an earlier read left), without copying payloads."""
         if self.buffer:
             self.buffer += data
@@ -79,14 +83,14 @@ class Client:
             if first == 0x81 and not self.fragments and data.startswith(PRICES, start):
                 # The common case, read in place: every entry of a tick carries the tick's timestamp.
                 at = data.find(TIMESTAMP_KEY, start, end) + len(TIMESTAMP_KEY)
-                self.samples.append((float(data[at : data.find(b",", at, end)]), arrival))
+                self.samples.append((float(data[at : data.find(b",", at, end)]), arrival, read_at))
             else:
-                self.frame(first & 0x80, first & 0x0F, data[start:end], arrival)
+                self.frame(first & 0x80, first & 0x0F, data[start:end], arrival, read_at)
             offset = end
         if offset < size:
             self.buffer += data[offset:]
 
-    def frame(self, fin: int, opcode: int, payload: bytes, arrival: float) -> None:
+    def frame(self, fin: int, opcode: int, payload: bytes, arrival: float, read_at: float) -> None:
         if opcode == 0x9:
             self.sock.sendall(masked_frame(payload, 0xA))
             return
@@ -102,9 +106,18 @@ class Client:
             payload, self.fragments = b"".join(self.fragments), []
         if payload.startswith(PRICES):
             at = payload.find(TIMESTAMP_KEY) + len(TIMESTAMP_KEY)
-            self.samples.append((float(payload[at : payload.find(b",", at)]), arrival))
+            self.samples.append((float(payload[at : payload.find(b",", at)]), arrival, read_at))
         elif payload.startswith(SNAPSHOT):
             self.got_snapshot = True
+
+
+def kernel_time(ancillary) -> float | None:
+    """The kernel's receive time from ``SO_TIMESTAMP`` ancillary data, if there is one."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(data) >= 16:
+            seconds, microseconds = struct.unpack_from("qq", data)
+            return seconds + microseconds / 1e6
+    return None
 
 
 def open_client(host: str, port: int, origin: str, subscribe: bytes, timeout: float = 30.0) -> Client:
@@ -129,13 +142,16 @@ def open_client(host: str, port: int, origin: str, subscribe: bytes, timeout: fl
         raise ConnectionError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
     client = Client(sock)
     sock.sendall(masked_frame(subscribe))
-    client.feed(rest, time.time())
+    now = time.time()
+    client.feed(rest, now, now)
     while not client.got_snapshot:
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("closed before the snapshot")
-        client.feed(chunk, time.time())
+        now = time.time()
+        client.feed(chunk, now, now)
     client.samples.clear()
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
     sock.setblocking(False)
     return client
 
@@ -172,14 +188,15 @@ def run(args) -> None:
                 continue
             client = clients[fd]
             try:
-                data = client.sock.recv(262144)
+                data, ancillary, _, _ = client.sock.recvmsg(262144, ANCILLARY_SPACE)
             except BlockingIOError:
                 continue
+            read_at = time.time()
             if not data:
                 client.closed = True
                 poller.unregister(fd)
                 continue
-            client.feed(data, time.time())
+            client.feed(data, kernel_time(ancillary) or read_at, read_at)
     cpu = time.process_time() - cpu_start
     start, end = window["start"], window["end"]
     report = [

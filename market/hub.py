@@ -216,7 +216,8 @@ class StreamHub:
         if logger.isEnabledFor(logging.DEBUG):
             done = time.time()
             logger.debug(
-                "fan-out: %d frames, started %.1f ms after the tick, took %.1f ms",
+                "fan-out of the tick at %.6f: %d frames, started %.1f ms after it, took %.1f ms",
+                batch.timestamp,
                 self.frames_sent - sent_before,
                 (started - batch.timestamp) * 1000,
                 (done - started) * 1000,
