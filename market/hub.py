@@ -3,16 +3,22 @@
 One hub per feed (``feed.hub``). It listens to the feed's ``PriceCache``; a write schedules one
 fan-out on the event loop, and writes that arrive before it runs are merged into it
 (``TickBatch.merge``), so a burst costs one fan-out. The fan-out groups sockets by their subscribed
-set, reads the changed prices once, builds each group's frame once, and hands that same string to
-each socket's send. Ticks never cross the channel layer here.
+set, reads the changed prices once and builds each group's frame once. Ticks never cross the
+channel layer here.
 
-Sends are started eagerly, without a task per socket: daphne's send never suspends (it writes into
-the transport), so it completes on the spot. Should a server apply back-pressure (the send
-suspends), that socket is marked busy and its send finishes in a task; meanwhile later ticks only
-mark its tickers dirty, and once the send completes it gets one delta with the latest prices of
-those tickers. A slow socket so never queues more than the latest state and never holds up the
-others. (daphne itself buffers without limit for a client that stops reading, until its ping
-timeout drops it: ``--ping-interval`` 20 s, ``--ping-timeout`` 30 s by default.)
+Under daphne each socket has a frame writer (``market.wire``): the group's WebSocket frame, built
+once, is written straight to the socket. A client that stops reading gets its ticks held back once
+too much is unsent; the hub keeps only which tickers changed and sends their latest prices when it
+drains (daphne's ping timeout, ``--ping-interval`` 20 s and ``--ping-timeout`` 30 s, drops a client
+that is gone).
+
+Elsewhere (uvicorn, tests) ticks go through the socket's ASGI send, started eagerly without a task
+per socket: a send that completes on the spot costs nothing more. Should the server apply
+back-pressure (the send suspends), that socket is marked busy and its send finishes in a task;
+later ticks only mark its tickers dirty, and once the send completes it gets one delta with the
+latest prices of those tickers.
+
+Either way a slow socket never queues more than the latest state and never holds up the others.
 """
 
 import asyncio
@@ -56,7 +62,7 @@ class Subscriber:
         self.busy = False  # a send is suspended (back-pressure); later frames wait
         self.closed = False
         self.backlog: deque[str] = deque()  # control frames behind a suspended send, in order
-        self.dirty: set[str] = set()  # tickers that changed while busy: one delta when it is free
+        self.dirty: set[str] = set()  # tickers changed while busy or held back: one delta later
 
 
 class StreamHub:
@@ -93,8 +99,10 @@ class StreamHub:
     ) -> Subscriber:
         """Register a socket following ``tickers``; ``send(text)`` must send one text frame.
 
-        ``write(frame_bytes) -> bool``, when given, writes a ready-made WebSocket frame synchronously
-        (``market.wire.direct_writer``); ticks then use it instead of ``send``. ``on_drop`` is called
+        ``write(frame_bytes)``, when given, writes a ready-made WebSocket frame synchronously and
+        returns True, False when the socket is gone, or None when it holds the frame back because
+        the client is not reading (``market.wire.direct_writer``); ticks then use it instead of
+        ``send``. ``on_drop`` is called
         if the hub gives up on the socket (its send failed or it fell too far behind), so the caller
         can close it. Call from the event loop.
         """
@@ -247,16 +255,39 @@ class StreamHub:
                 elif subscriber.closed:
                     continue
                 elif subscriber.write is not None:
+                    if subscriber.dirty:
+                        self._catch_up(subscriber, changed)
+                        continue
                     if frame is None:
                         frame = text_frame(text.encode())
-                    if subscriber.write(frame):
-                        self.frames_sent += 1
-                    else:
-                        self._drop(subscriber, "it is closed", logging.DEBUG)
+                    self._write(subscriber, frame, changed)
                 else:
                     self._start(subscriber, text)
 
     # Sending
+
+    def _write(self, subscriber: Subscriber, frame: bytes, changed: Iterable[str]) -> bool:
+        """Write a ready-made frame (daphne's fast path); remember ``changed`` if it was held back."""
+        outcome = subscriber.write(frame)
+        if outcome:
+            self.frames_sent += 1
+            return True
+        if outcome is None:
+            subscriber.dirty.update(changed)  # the client is not reading: keep only what changed
+        else:
+            self._drop(subscriber, "it is closed", logging.DEBUG)
+        return False
+
+    def _catch_up(self, subscriber: Subscriber, changed: Iterable[str]) -> None:
+        """One frame with the latest prices of everything a held-back socket missed, if it drained."""
+        tickers = [ticker for ticker in subscriber.dirty.union(changed) if ticker in subscriber.tickers]
+        updates = self.cache.get_many(tickers)
+        if not updates:
+            subscriber.dirty.clear()
+            return
+        text = prices_frame(price_entry(update) for update in updates.values())
+        if self._write(subscriber, text_frame(text.encode()), changed):
+            subscriber.dirty.clear()
 
     def _start(self, subscriber: Subscriber, text: str) -> None:
         """Run ``send(text)`` up to its first suspension; finish it in a task only if it suspends."""

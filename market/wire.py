@@ -10,6 +10,11 @@ CPU per message and most of the tick-to-client latency with 1,000 sockets.
 function that writes a frame: straight to the socket when nothing is waiting in Twisted's or
 autobahn's buffers (so order on the wire is kept), else through the transport. For any other server
 (uvicorn, the test communicator, TLS) it returns None and the hub uses ASGI ``send``.
+
+A client that stops reading fills its kernel buffer, then Twisted's; once more than ``MAX_UNSENT``
+bytes wait there, the writer refuses further frames (returns None) and the hub keeps only which
+tickers changed, sending their latest prices when the socket drains. daphne's ping timeout
+(``--ping-interval`` 20 s, ``--ping-timeout`` 30 s) then drops a client that is gone for good.
 """
 
 import functools
@@ -21,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 SERVER_SEND = "finally.server_send"  # scope key: the server's own ``send`` (see ``KeepServerSend``)
 
-FrameWriter = Callable[[bytes], bool]
+MAX_UNSENT = 256 * 1024  # bytes waiting in Twisted for one socket before its ticks are held back
+
+FrameWriter = Callable[[bytes], bool | None]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -79,11 +86,15 @@ def protocol_writer(protocol) -> FrameWriter | None:
         return None
     open_state = protocol.STATE_OPEN
 
-    def write(frame: bytes) -> bool:
-        """Write ``frame``; False when the socket is no longer open (the caller forgets it)."""
+    def write(frame: bytes) -> bool | None:
+        """Write ``frame``: True when written, False when the socket is gone (forget it), None when
+        too much is still unsent (not written: send the latest state later)."""
         if protocol.state != open_state or not transport.connected or transport.disconnecting:
             return False
-        if protocol.send_queue or transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
+        unsent = transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+        if unsent or protocol.send_queue:
+            if unsent > MAX_UNSENT:
+                return None
             transport.write(frame)  # bytes are queued already: keep the order
             return True
         sent = transport.writeSomeData(frame)

@@ -264,3 +264,33 @@ async def test_a_socket_whose_writer_reports_it_closed_is_dropped(hub, cache):
     assert dropped == [1]
     assert subscriber.closed
     assert hub.subscriber_count == 0
+
+
+async def test_a_socket_held_back_by_its_writer_later_gets_one_frame_with_the_latest_prices(hub, cache):
+    state = {"reading": False}
+    frames = []
+
+    def write(frame):
+        if not state["reading"]:
+            return None  # too much unsent: the frame is not written
+        frames.append(json.loads(frame[2:] if frame[1] < 126 else frame[4:]))
+        return True
+
+    hub.connect(Socket().send, ["AAPL", "MSFT", "TSLA"], write=write)
+    cache.update("AAPL", 191.0)
+    await settle()
+    cache.update("MSFT", 421.0)
+    await settle()
+    assert frames == []
+    state["reading"] = True
+    cache.update("TSLA", 251.0)
+    await settle()
+    assert len(frames) == 1
+    assert {ticker: update["price"] for ticker, update in frames[0]["prices"].items()} == {
+        "AAPL": 191.0,
+        "MSFT": 421.0,
+        "TSLA": 251.0,
+    }
+    cache.update("AAPL", 192.0)
+    await settle()
+    assert frames[-1]["prices"].keys() == {"AAPL"}

@@ -103,6 +103,14 @@ def test_a_frame_the_kernel_cannot_take_whole_is_finished_by_twisted(connection)
     assert received == frame
 
 
+def test_frames_are_held_back_once_too_much_is_unsent(connection, monkeypatch):
+    protocol, transport, _peer, _reactor = connection
+    monkeypatch.setattr("market.wire.MAX_UNSENT", 10)
+    transport.write(b"x" * 11)  # a client that stopped reading: bytes stay in Twisted
+    assert protocol_writer(protocol)(text_frame(b"tick")) is None
+    assert transport._tempDataLen == 11
+
+
 def test_a_socket_that_is_closing_refuses_the_frame(connection):
     protocol, *_ = connection
     protocol.state = CLOSING
