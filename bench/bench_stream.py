@@ -98,6 +98,9 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=25.0, help="measured window, seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after all clients connected")
     parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument(
+        "--asgi-path", action="store_true", help="ticks through ASGI send, without market.wire's fast path"
+    )
     args = parser.parse_args(argv)
 
     tickers = bench_tickers(args.tickers)
@@ -107,6 +110,7 @@ def main(argv=None) -> int:
         DJANGO_SETTINGS_MODULE="bench.settings_bench",
         BENCH_TICKER_COUNT=str(args.tickers),
         SIMULATOR_INTERVAL=str(args.interval),
+        BENCH_ASGI_PATH="1" if args.asgi_path else "0",
         MARKET_LOG_LEVEL="DEBUG",  # the hub then logs each fan-out's timing (one line per tick)
     )
     migrate_database(env)
@@ -227,7 +231,8 @@ def main(argv=None) -> int:
         ("client CPU per message (measuring side)", f"{client_cpu * 1000 / max(1, arrived):.4f} ms", "", ""),
     ]
     print(
-        f"\nstream benchmark: {args.clients} clients x {len(tickers)} tickers, tick every {args.interval}s, "
+        f"\nstream benchmark ({'ASGI send' if args.asgi_path else 'fast path'}): "
+        f"{args.clients} clients x {len(tickers)} tickers, tick every {args.interval}s, "
         f"{args.duration:.0f}s window, {delivered} frames measured\n"
     )
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]

@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from .feed import get_feed
 from .stream import astream_tickers_for, user_group
@@ -46,7 +47,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             self._send_text,
             self.subscription.tickers,
             self._dropped,
-            write=direct_writer(self.scope.get(SERVER_SEND)),
+            write=self._frame_writer(),
         )
         self.hub.send(self.subscriber, self.hub.snapshot_frame(self.subscription.tickers))
         health = self.hub.health()
@@ -87,6 +88,12 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
             self.hub.set_tickers(self.subscriber, self.subscription.tickers)
         if added:
             self.hub.send(self.subscriber, self.hub.snapshot_frame(added))
+
+    def _frame_writer(self):
+        """daphne's fast path for ticks (``market.wire``), unless ``MARKET_STREAM_FAST_PATH`` is off."""
+        if not getattr(settings, "MARKET_STREAM_FAST_PATH", True):
+            return None
+        return direct_writer(self.scope.get(SERVER_SEND))
 
     async def _send_text(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
