@@ -240,6 +240,7 @@ def main(argv=None) -> int:
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
     for row in (header, *rows):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print(f"\ndaphne log and database in {workdir}")
     failed_rows = [row for row in rows if row[3] == "FAIL"]
     return 1 if failed_rows else 0
 
