@@ -161,13 +161,21 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0") or 0)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+_market_log_level = os.environ.get("MARKET_LOG_LEVEL", "").strip().upper() or "INFO"
+if _market_log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    CONFIG_PROBLEMS.append(f"MARKET_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {_market_log_level!r}")
+    _market_log_level = "INFO"
+
+# One console handler on the root logger; configuring "root" replaces the handler daphne's command line
+# installs, so no line is printed twice, and test tools that listen on the root logger see everything.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "market": {"handlers": ["console"], "level": os.environ.get("MARKET_LOG_LEVEL", "INFO")},
-        "portfolio": {"handlers": ["console"], "level": "INFO"},
+        "market": {"level": _market_log_level},
+        "portfolio": {"level": "INFO"},
     },
 }
