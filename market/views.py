@@ -12,4 +12,8 @@ from .feed import get_feed
 def healthz(request):
     """``{"status": "ok" | "stale", "source", "tickers", "last_tick_age"}``; HTTP 503 when stale."""
     health = get_feed().health()
-    return JsonResponse(health, status=200 if health["status"] == "ok" else 503)
+    response = JsonResponse(health, status=200 if health["status"] == "ok" else 503)
+    # A stale feed is reported by the body and the status; Django would also log every 503 probe as
+    # an ERROR ("Service Unavailable: /healthz"), flooding the log of a monitored server.
+    response._has_been_logged = True
+    return response
