@@ -60,6 +60,18 @@ async def eventually(condition, timeout: float = 3.0, message: str = "condition"
     return result
 
 
+async def stored(store, tickers: set[str], price_of_aapl: float | None = None, timeout: float = 3.0):
+    """Await until the Redis store holds prices for ``tickers`` (and AAPL at ``price_of_aapl``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        prices, _ = await store.load()
+        if set(prices) >= tickers and (price_of_aapl is None or prices["AAPL"].price == price_of_aapl):
+            return prices
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {sorted(tickers)} in Redis")
+        await asyncio.sleep(0.01)
+
+
 class Pair:
     """A publishing owner feed and a following mirror feed, running in this loop."""
 
@@ -248,7 +260,7 @@ async def test_published_prices_are_kept_in_redis_for_the_next_start(layer, stor
     async with Pair(layer, store) as pair:
         pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 410.0], timestamp=1000.0)
         await eventually(lambda: pair.publisher.seq == 1, message="the first tick")
-        await asyncio.sleep(0.05)  # the store write follows the send
+        await stored(store, {"AAPL", "MSFT"})  # the store write follows the send
     prices, state = await store.load()
     assert {t: u.price for t, u in prices.items()} == {"AAPL": 190.0, "MSFT": 410.0}
     assert (state.run, state.seq, state.source) == (pair.publisher.run, 1, "simulator")
@@ -259,11 +271,11 @@ async def test_a_redis_that_lost_its_data_gets_every_price_again(layer, store, r
     async with Pair(layer, store) as pair:
         pair.owner.cache.update_many(["AAPL", "MSFT"], [190.0, 410.0])
         await eventually(lambda: pair.publisher.seq == 1, message="the first tick")
-        await asyncio.sleep(0.05)
+        await stored(store, {"AAPL", "MSFT"})
         redis.Redis.from_url(redis_url).flushdb()  # as after a Redis restart without persistence
         pair.owner.cache.update("AAPL", 191.0)
         await eventually(lambda: pair.publisher.seq == 2, message="the second tick")
-        await asyncio.sleep(0.05)
+        await stored(store, {"AAPL", "MSFT"}, price_of_aapl=191.0)
     prices, _ = await store.load()
     assert {t: u.price for t, u in prices.items()} == {"AAPL": 191.0, "MSFT": 410.0}
 
@@ -308,9 +320,12 @@ async def test_only_one_process_holds_the_leader_lock(redis_url):
 async def test_a_waiting_process_takes_the_lock_when_the_leader_stops_renewing(redis_url):
     first, second = LeaderLock(connect(redis_url), ttl=0.3), LeaderLock(connect(redis_url), ttl=0.3)
     assert await first.acquire()
-    await asyncio.sleep(0.4)
-    assert not first.held()  # its lease ran out before anyone else could take the lock
-    assert await second.acquire()
+    # The leader stops renewing: its own lease lapses first, then Redis lets the key expire.
+    await eventually(lambda: not first.held(), timeout=2.0, message="the leader's lease to lapse")
+    deadline = time.monotonic() + 2.0
+    while not await second.acquire():
+        assert time.monotonic() < deadline, "the waiting process never got the expired lock"
+        await asyncio.sleep(0.01)
     assert not await first.renew()
 
 

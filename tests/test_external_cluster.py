@@ -161,6 +161,10 @@ async def read_frames(port: int, seconds: float, subscribe: list[str] | None = N
         frames.append(json.loads(await asyncio.wait_for(socket.recv(), 5)))
         if subscribe:
             await socket.send(json.dumps({"action": "subscribe", "tickers": subscribe}))
+            # The subscription is in place once the server has answered it with a snapshot.
+            while (frame := json.loads(await asyncio.wait_for(socket.recv(), 5)))["type"] != "snapshot":
+                frames.append({**frame, "received": time.monotonic()})
+            frames.append({**frame, "received": time.monotonic()})
         if ready is not None:
             ready.set()
         deadline = time.monotonic() + seconds
@@ -240,7 +244,6 @@ def test_a_watchlist_change_on_one_server_reaches_runfeed_and_the_other_servers_
         ready = asyncio.Event()
         watching = asyncio.create_task(read_frames(server_b, 4.0, subscribe=["ZETA"], ready=ready))
         await asyncio.wait_for(ready.wait(), 5)
-        await asyncio.sleep(0.3)  # the subscription is in place on server B
         added_at = time.monotonic()
         assert await asyncio.to_thread(browser.call, "POST", "/api/watchlist/", {"ticker": "ZETA"}) == 201
         frames = await watching
