@@ -175,6 +175,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Replaces Django's own console handler on "django" (records reach the root handler instead).
+        "django": {"level": "INFO"},
         "market": {"level": _market_log_level},
         "portfolio": {"level": "INFO"},
     },

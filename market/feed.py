@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from . import config
@@ -100,7 +101,7 @@ class Feed:
             self.interval = self.source.interval
             if initial_prices and hasattr(self.source, "initial_prices"):
                 self.source.initial_prices = initial_prices
-            tickers = set(tickers) if tickers is not None else await self._wanted_tickers()
+            tickers = set(tickers) if tickers is not None else await self._initial_tickers()
             await self.source.start(sorted(tickers))
             self._tasks = [
                 asyncio.create_task(self._apply_changes_forever(), name="feed-apply-changes"),
@@ -191,6 +192,19 @@ class Feed:
         if wanted != current:
             logger.info("feed reconciled: +%d -%d tickers", len(wanted - current), len(current - wanted))
 
+    async def _initial_tickers(self) -> set[str]:
+        """The tickers to start with; the default ten alone when the database cannot say (not migrated)."""
+        try:
+            return await self._wanted_tickers()
+        except DatabaseError as exc:
+            logger.warning(
+                "could not read the tickers in use from the database (%s); starting with the default ten, "
+                "the reconcile retries every %ss",
+                exc,
+                self.reconcile_interval,
+            )
+            return set(DEFAULT_TICKERS)
+
     async def _wanted_tickers(self, among: Iterable[str] | None = None) -> set[str]:
         counts = await sync_to_async(ticker_demand, thread_sensitive=False)(among)
         wanted = {ticker for ticker, count in counts.items() if count > 0}
@@ -229,6 +243,10 @@ class Feed:
             await asyncio.sleep(interval)
             try:
                 await self.reconcile()
+            except DatabaseError as exc:
+                logger.warning(
+                    "feed reconcile could not read the database (%s); retrying in %ss", exc, interval
+                )
             except Exception:
                 logger.exception("feed reconcile failed; retrying in %ss", interval)
 
