@@ -1,5 +1,7 @@
 """Helpers shared by the tests: free ports, waiting for a condition, real server processes."""
 
+import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -43,6 +45,23 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+async def eventually(
+    condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.01, message: str = "condition"
+) -> object:
+    """``wait_for`` inside the event loop: poll ``condition`` (awaiting it if it returns an awaitable)
+    until it is truthy and return that; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -18,6 +18,7 @@ from market.feed import Feed
 from market.last_prices import FeedState, LastPriceStore, connect
 from market.leader import LeaderLock
 from market.models import make_update
+from tests import support
 from tests.support import artifacts_dir, start_redis
 
 pytestmark = pytest.mark.redis
@@ -50,26 +51,21 @@ async def store(redis_url):
     await store.close()
 
 
-async def eventually(condition, timeout: float = 3.0, message: str = "condition"):
-    """Await until ``condition()`` is truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(0.01)
-    return result
+def eventually(condition, timeout: float = 3.0, message: str = "condition"):
+    """tests.support.eventually with this module's shorter default timeout."""
+    return support.eventually(condition, timeout=timeout, message=message)
 
 
 async def stored(store, tickers: set[str], price_of_aapl: float | None = None, timeout: float = 3.0):
     """Await until the Redis store holds prices for ``tickers`` (and AAPL at ``price_of_aapl``)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def holds_them():
         prices, _ = await store.load()
         if set(prices) >= tickers and (price_of_aapl is None or prices["AAPL"].price == price_of_aapl):
             return prices
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {sorted(tickers)} in Redis")
-        await asyncio.sleep(0.01)
+        return None
+
+    return await eventually(holds_them, timeout=timeout, message=f"{sorted(tickers)} in Redis")
 
 
 class Pair:
@@ -322,10 +318,7 @@ async def test_a_waiting_process_takes_the_lock_when_the_leader_stops_renewing(r
     assert await first.acquire()
     # The leader stops renewing: its own lease lapses first, then Redis lets the key expire.
     await eventually(lambda: not first.held(), timeout=2.0, message="the leader's lease to lapse")
-    deadline = time.monotonic() + 2.0
-    while not await second.acquire():
-        assert time.monotonic() < deadline, "the waiting process never got the expired lock"
-        await asyncio.sleep(0.01)
+    await eventually(second.acquire, timeout=2.0, message="the waiting process to get the expired lock")
     assert not await first.renew()
 
 

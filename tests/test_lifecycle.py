@@ -11,7 +11,7 @@ from market.feed import get_feed
 from market.interface import MarketDataSource
 from market.seed_prices import DEFAULT_TICKERS
 from tests import stream_support
-from tests.support import PROJECT_DIR, clean_env, python_command
+from tests.support import PROJECT_DIR, clean_env, eventually, python_command
 
 
 class FakeSource(MarketDataSource):
@@ -169,13 +169,10 @@ async def test_the_watchdog_restarts_a_source_whose_loop_died(feed, monkeypatch)
     await feed.start()
     source = FakeSource.instances[0]
     source.die()
-    await asyncio.wait_for(_until(lambda: source.starts == 2 and source.running), timeout=5)
+    await eventually(
+        lambda: source.starts == 2 and source.running, timeout=5, message="the source to restart"
+    )
     assert feed.started
-
-
-async def _until(condition):
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 def test_no_twisted_reactor_means_no_shutdown_hook():

@@ -18,21 +18,9 @@ from market.factory import create_market_data_source
 from market.massive_client import MassiveDataSource, parse_retry_after, ticker_chunks, unix_seconds
 from market.seed_prices import DEFAULT_TICKERS
 from tests.fake_massive import FakeMassive, fake_massive_fixture  # noqa: F401 (the fake_massive fixture)
-from tests.support import clean_env, migrate_database, start_daphne, wait_for
+from tests.support import clean_env, eventually, migrate_database, start_daphne, wait_for
 
 INTERVAL = 0.05
-
-
-async def eventually(condition, timeout: float = 5.0, message: str = "condition"):
-    """Wait in the event loop until ``condition()`` is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(0.01)
 
 
 def answered(fake: FakeMassive, status: int) -> list:

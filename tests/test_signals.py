@@ -1,6 +1,5 @@
 """Watchlist and position changes reach a real running feed, only once committed, reference-counted."""
 
-import asyncio
 import sys
 import types
 
@@ -13,19 +12,10 @@ from market.seed_prices import DEFAULT_TICKERS
 from portfolio import selectors, services
 from portfolio.models import Position, WatchlistEntry
 from tests.portfolio_support import make_user
+from tests.support import eventually
 
 pytestmark = pytest.mark.postgres
 db_in_threads = pytest.mark.django_db(transaction=True)
-
-
-async def eventually(condition, timeout: float = 5.0, what: str = "condition"):
-    """Wait in the event loop until ``condition()`` is truthy; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +44,7 @@ async def settle(feed, marker: str) -> None:
     user = await sync_to_async(make_user)()
     watchlist = await sync_to_async(selectors.default_watchlist)(user)
     await sync_to_async(services.add_to_watchlist)(watchlist, marker)
-    await eventually(lambda: marker in tracked(feed), what=f"{marker} to be tracked")
+    await eventually(lambda: marker in tracked(feed), message=f"{marker} to be tracked")
 
 
 @db_in_threads
@@ -75,8 +65,8 @@ async def test_adding_a_ticker_to_a_watchlist_makes_the_feed_track_and_price_it(
     user = await sync_to_async(make_user)()
     watchlist = await sync_to_async(selectors.default_watchlist)(user)
     await sync_to_async(services.add_to_watchlist)(watchlist, "pltr")
-    await eventually(lambda: "PLTR" in tracked(feed), what="PLTR to be tracked")
-    await eventually(lambda: feed.cache.get("PLTR") is not None, what="a PLTR price")
+    await eventually(lambda: "PLTR" in tracked(feed), message="PLTR to be tracked")
+    await eventually(lambda: feed.cache.get("PLTR") is not None, message="a PLTR price")
 
 
 @db_in_threads
@@ -84,9 +74,9 @@ async def test_removing_the_last_reference_stops_tracking_the_ticker(feed):
     user = await sync_to_async(make_user)()
     watchlist = await sync_to_async(selectors.default_watchlist)(user)
     await sync_to_async(services.add_to_watchlist)(watchlist, "PLTR")
-    await eventually(lambda: "PLTR" in tracked(feed), what="PLTR to be tracked")
+    await eventually(lambda: "PLTR" in tracked(feed), message="PLTR to be tracked")
     await sync_to_async(services.remove_from_watchlist)(watchlist, "PLTR")
-    await eventually(lambda: "PLTR" not in tracked(feed), what="PLTR to be dropped")
+    await eventually(lambda: "PLTR" not in tracked(feed), message="PLTR to be dropped")
 
 
 @db_in_threads
@@ -96,14 +86,14 @@ async def test_a_ticker_stays_tracked_while_another_users_watchlist_holds_it(fee
     bob_list = await sync_to_async(selectors.default_watchlist)(bob)
     await sync_to_async(services.add_to_watchlist)(alice_list, "XYZ")
     await sync_to_async(services.add_to_watchlist)(bob_list, "XYZ")
-    await eventually(lambda: "XYZ" in tracked(feed), what="XYZ to be tracked")
+    await eventually(lambda: "XYZ" in tracked(feed), message="XYZ to be tracked")
 
     await sync_to_async(services.remove_from_watchlist)(alice_list, "XYZ")
     await settle(feed, "SYNC1")
     assert "XYZ" in tracked(feed)
 
     await sync_to_async(services.remove_from_watchlist)(bob_list, "XYZ")
-    await eventually(lambda: "XYZ" not in tracked(feed), what="XYZ to be dropped")
+    await eventually(lambda: "XYZ" not in tracked(feed), message="XYZ to be dropped")
 
 
 @db_in_threads
@@ -111,7 +101,7 @@ async def test_removing_a_held_ticker_from_every_watchlist_keeps_it_priced(feed)
     user = await sync_to_async(make_user)()
     watchlist = await sync_to_async(selectors.default_watchlist)(user)
     await sync_to_async(services.add_to_watchlist)(watchlist, "XYZ")
-    await eventually(lambda: feed.cache.get("XYZ") is not None, what="a XYZ price")
+    await eventually(lambda: feed.cache.get("XYZ") is not None, message="a XYZ price")
     await sync_to_async(services.execute_trade)(user, "XYZ", "buy", 1)
 
     await sync_to_async(services.remove_from_watchlist)(watchlist, "XYZ")
@@ -119,7 +109,7 @@ async def test_removing_a_held_ticker_from_every_watchlist_keeps_it_priced(feed)
     assert "XYZ" in tracked(feed)
 
     await sync_to_async(services.execute_trade)(user, "XYZ", "sell", 1)
-    await eventually(lambda: "XYZ" not in tracked(feed), what="XYZ to be dropped once sold")
+    await eventually(lambda: "XYZ" not in tracked(feed), message="XYZ to be dropped once sold")
 
 
 @db_in_threads
@@ -153,7 +143,7 @@ async def test_bulk_changes_that_skip_signals_are_repaired_by_reconcile(feed):
     watchlist = await sync_to_async(selectors.default_watchlist)(user)
     portfolio = await sync_to_async(selectors.portfolio_for)(user)
     await sync_to_async(services.add_to_watchlist)(watchlist, "OLD")
-    await eventually(lambda: "OLD" in tracked(feed), what="OLD to be tracked")
+    await eventually(lambda: "OLD" in tracked(feed), message="OLD to be tracked")
 
     def change_behind_the_signals():
         WatchlistEntry.objects.filter(ticker="OLD").update(ticker="NEW")

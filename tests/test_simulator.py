@@ -19,6 +19,7 @@ from market.simulator import (
     SimulatorDataSource,
     dt_for_interval,
 )
+from tests.support import eventually
 
 LONG_RUN = 20_000
 UNKNOWN = ("ZZZA", "ZZZB", "ZZZC")
@@ -46,16 +47,6 @@ def run(sim: GBMSimulator, steps: int) -> np.ndarray:
 def long_run_without_events():
     sim = GBMSimulator([*DEFAULT_TICKERS, *UNKNOWN], seed=7, event_probability=0.0)
     return sim, np.diff(np.log(run(sim, LONG_RUN)), axis=0)
-
-
-async def until(condition, timeout: float = 5.0, message: str = "condition"):
-    """Wait in the event loop until ``condition()`` is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(0.005)
-    return result
 
 
 # Start prices and parameters
@@ -355,7 +346,7 @@ async def test_the_source_writes_the_cache_every_interval():
     source = SimulatorDataSource(cache, update_interval=0.05, seed=1)
     await source.start(list(DEFAULT_TICKERS))
     try:
-        await until(lambda: len(writes) >= 11, message="ten ticks after the first write")
+        await eventually(lambda: len(writes) >= 11, message="ten ticks after the first write")
     finally:
         await source.stop()
     spacing = np.diff(writes[1:11])
@@ -368,7 +359,7 @@ async def test_each_tick_moves_prices_from_the_simulator():
     source = SimulatorDataSource(cache, update_interval=0.02, seed=1)
     await source.start(["TSLA"])
     try:
-        await until(lambda: cache.get("TSLA").price != 250.0, message="TSLA to move")
+        await eventually(lambda: cache.get("TSLA").price != 250.0, message="TSLA to move")
     finally:
         await source.stop()
     assert cache.get("TSLA").previous_price != 0
@@ -400,7 +391,7 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(monkeypatch, caplog
     with caplog.at_level(logging.ERROR, logger="market.simulator"):
         await source.start(["AAPL"])
         try:
-            await until(lambda: len(cache.history("AAPL")) >= 3, message="ticks after the failures")
+            await eventually(lambda: len(cache.history("AAPL")) >= 3, message="ticks after the failures")
             assert source.running
         finally:
             await source.stop()
@@ -426,7 +417,7 @@ async def test_an_added_ticker_is_written_by_every_following_tick():
     await source.start(["AAPL"])
     try:
         await source.add_ticker("ZZZA")
-        await until(lambda: len(cache.history("ZZZA")) >= 3, message="ticks for the added ticker")
+        await eventually(lambda: len(cache.history("ZZZA")) >= 3, message="ticks for the added ticker")
     finally:
         await source.stop()
 
@@ -440,7 +431,7 @@ async def test_remove_ticker_removes_it_from_the_source_and_the_cache():
         assert cache.get("AAPL") is None
         assert source.get_tickers() == ["TSLA", "MSFT"]
         length = len(cache.history("MSFT"))
-        await until(lambda: len(cache.history("MSFT")) > length + 2, message="ticks after the removal")
+        await eventually(lambda: len(cache.history("MSFT")) > length + 2, message="ticks after the removal")
         assert cache.get("AAPL") is None
     finally:
         await source.stop()
@@ -450,9 +441,9 @@ async def test_start_after_the_loop_died_restarts_it_from_the_current_prices():
     cache = PriceCache()
     source = SimulatorDataSource(cache, update_interval=0.02, seed=1)
     await source.start(["TSLA"])
-    await until(lambda: cache.get("TSLA").price != 250.0, message="TSLA to move")
+    await eventually(lambda: cache.get("TSLA").price != 250.0, message="TSLA to move")
     source._task.cancel()  # what the feed's watchdog sees: the loop has ended
-    await until(lambda: not source.running, message="the loop to end")
+    await eventually(lambda: not source.running, message="the loop to end")
     price = source.simulator.price("TSLA")
     await source.start(source.get_tickers())
     try:
