@@ -21,6 +21,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from bench.measure import print_table, verdict  # noqa: E402
 from bench.seed_design import SeedGBMSimulator, SeedPriceCache, seed_add_ticker, seed_tick  # noqa: E402
 from market.cache import PriceCache  # noqa: E402
 from market.seed_prices import DEFAULT_TICKERS  # noqa: E402
@@ -115,10 +116,6 @@ def seed_add(n: int, repeat: int) -> list[float]:
     return times
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 async def main(quick: bool) -> int:
     repeat = 100 if quick else 500
     seed_repeat = 30 if quick else 200
@@ -181,14 +178,8 @@ async def main(quick: bool) -> int:
             "",
         ),
     ]
-    headers = ("measure", "ours", "seed design", "goal", "result")
-    widths = [max(len(str(row[i])) for row in (headers, *rows)) for i in range(len(headers))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print()
-    print(line.format(*headers))
-    print(line.format(*("-" * w for w in widths)))
-    for row in rows:
-        print(line.format(*row))
+    any_failed = print_table(("measure", "ours", "seed design", "goal", "result"), rows, rule=True)
     print()
     print(
         f"ticks: ours {repeat} per size, seed {seed_repeat}; "
@@ -196,8 +187,7 @@ async def main(quick: bool) -> int:
         f"Ours adds the ticker to the simulator and prices it in the cache at once; its next tick "
         f"re-reads the cache slots once ({refresh:.3f} ms extra at 2,000 tickers)."
     )
-    failed = [row for row in rows if row[4] == "FAIL"]
-    return 1 if failed else 0
+    return 1 if any_failed else 0
 
 
 if __name__ == "__main__":
