@@ -3,6 +3,7 @@ import os
 import pytest
 
 from market.feed import clear_feed, reset_feed
+from tests.portfolio_support import make_user
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +18,19 @@ def fresh_feed():
 def _feed_not_autostarted(settings):
     """The ASGI application driven in-process never starts the real feed unless a test turns it on."""
     settings.MARKET_AUTOSTART = False
+
+
+@pytest.fixture
+def user():
+    """A new user, with the portfolio and default watchlist every user gets (needs the database)."""
+    return make_user()
+
+
+@pytest.fixture
+def api(client, user):
+    """Django's test client, logged in as ``user``."""
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture(autouse=True)

@@ -17,17 +17,6 @@ PORTFOLIO = "/api/portfolio/"
 TRADE = "/api/portfolio/trade/"
 
 
-@pytest.fixture
-def user():
-    return make_user()
-
-
-@pytest.fixture
-def api(client, user):
-    client.force_login(user)
-    return client
-
-
 def post_json(client, url, body, **extra):
     return client.post(url, json.dumps(body), content_type="application/json", **extra)
 

@@ -14,17 +14,6 @@ pytestmark = pytest.mark.django_db
 WATCHLIST = "/api/watchlist/"
 
 
-@pytest.fixture
-def user():
-    return make_user()
-
-
-@pytest.fixture
-def api(client, user):
-    client.force_login(user)
-    return client
-
-
 def add(client, ticker):
     return client.post(WATCHLIST, json.dumps({"ticker": ticker}), content_type="application/json")
 
