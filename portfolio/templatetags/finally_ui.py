@@ -32,48 +32,42 @@ def _cents(value) -> Decimal | None:
     return rounded if rounded else abs(rounded)
 
 
-@register.filter
-def money(value) -> str:
-    """``Decimal("-1234.5")`` -> ``"-$1,234.50"``; None -> an em dash."""
+def _figure(value, unit: str = "", suffix: str = "", plus: str = "+") -> str:
+    """``value`` to the cent with thousands separators, signed (``plus`` when positive, "-" when negative,
+    nothing at zero) and ``unit`` between the sign and the digits; None -> an em dash."""
     amount = _cents(value)
     if amount is None:
         return "—"
-    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+    mark = plus if amount > 0 else "-" if amount < 0 else ""
+    return f"{mark}{unit}{abs(amount):,.2f}{suffix}"
+
+
+@register.filter
+def money(value) -> str:
+    """``Decimal("-1234.5")`` -> ``"-$1,234.50"``; None -> an em dash."""
+    return _figure(value, unit="$", plus="")
 
 
 @register.filter
 def signed_money(value) -> str:
     """Money with an explicit sign: ``"+$12.00"``, ``"-$3.10"``, ``"$0.00"``."""
-    amount = _cents(value)
-    if amount is None:
-        return "—"
-    sign = "+" if amount > 0 else "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.2f}"
+    return _figure(value, unit="$")
 
 
 @register.filter
 def price(value) -> str:
     """A price to the cent with thousands separators: ``"1,234.50"``."""
-    amount = _cents(value)
-    return "—" if amount is None else f"{amount:,.2f}"
+    return _figure(value, plus="")
 
 
 @register.filter
 def signed(value) -> str:
-    amount = _cents(value)
-    if amount is None:
-        return "—"
-    sign = "+" if amount > 0 else "-" if amount < 0 else ""
-    return f"{sign}{abs(amount):,.2f}"
+    return _figure(value)
 
 
 @register.filter
 def percent(value) -> str:
-    amount = _cents(value)
-    if amount is None:
-        return "—"
-    sign = "+" if amount > 0 else "-" if amount < 0 else ""
-    return f"{sign}{abs(amount):,.2f}%"
+    return _figure(value, suffix="%")
 
 
 @register.filter
