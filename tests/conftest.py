@@ -1,4 +1,6 @@
 import os
+import sys
+import types
 
 import pytest
 
@@ -31,6 +33,16 @@ def api(client, user):
     """Django's test client, logged in as ``user``."""
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def notified(monkeypatch):
+    """Record, as ``(user_id, payload)``, what the portfolio app hands to ``market.stream.notify_user``."""
+    calls = []
+    fake = types.ModuleType("market.stream")
+    fake.notify_user = lambda user_id, payload: calls.append((user_id, payload))
+    monkeypatch.setitem(sys.modules, "market.stream", fake)
+    return calls
 
 
 @pytest.fixture(autouse=True)

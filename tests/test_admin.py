@@ -1,9 +1,6 @@
 """The staff admin, driven through its own views: watchlist entries reach the feed's demand; the
 money side is read-only; tickers are validated with clear messages."""
 
-import sys
-import types
-
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -18,15 +15,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def notified(monkeypatch):
-    calls = []
-    fake = types.ModuleType("market.stream")
-    fake.notify_user = lambda user_id, payload: calls.append((user_id, payload))
-    monkeypatch.setitem(sys.modules, "market.stream", fake)
-    return calls
 
 
 def change_url(watchlist) -> str:

@@ -1,7 +1,6 @@
 """Watchlist and position changes reach a real running feed, only once committed, reference-counted."""
 
 import sys
-import types
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -157,16 +156,6 @@ async def test_bulk_changes_that_skip_signals_are_repaired_by_reconcile(feed):
 
 
 # Live updates of the user's open sockets
-
-
-@pytest.fixture
-def notified(monkeypatch):
-    """Record what the portfolio app hands to ``market.stream.notify_user``."""
-    calls = []
-    fake = types.ModuleType("market.stream")
-    fake.notify_user = lambda user_id, payload: calls.append((user_id, payload))
-    monkeypatch.setitem(sys.modules, "market.stream", fake)
-    return calls
 
 
 @pytest.mark.django_db
