@@ -71,8 +71,22 @@ class Feed:
         self._pending_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._start_lock: asyncio.Lock | None = None
-        self.started = False
+        self._started = False
         self.hub = StreamHub(self.cache, self.health)  # fans this cache's ticks out to stream sockets
+
+    @property
+    def started(self) -> bool:
+        """Whether the source (or mirror) is running: false again once the loop it ran in has closed."""
+        return self._started and not self._loop_closed()
+
+    @started.setter
+    def started(self, value: bool) -> None:
+        self._started = value
+
+    def _loop_closed(self) -> bool:
+        # Each asyncio test (pytest-asyncio, one loop per test) closes the loop the feed was started in,
+        # taking its tasks with it; the next connection must then start the feed again in its own loop.
+        return self._loop is not None and self._loop.is_closed()
 
     # Lifecycle
 
@@ -86,6 +100,11 @@ class Feed:
         """
         if self.started:
             return
+        if self._loop_closed():
+            # Nothing of the closed loop can be awaited or cancelled any more: drop it, resume from the cache.
+            self._started, self._tasks, self._start_lock, self.source = False, [], None, None
+            if initial_prices is None:
+                initial_prices = {ticker: update.price for ticker, update in self.cache.get_all().items()}
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
