@@ -18,7 +18,6 @@ Prints a table with PASS/FAIL. Other load on the machine makes the figures noisy
 """
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from market.seed_prices import DEFAULT_TICKERS  # noqa: E402
 from tests.support import (  # noqa: E402
     Process,
     clean_env,
+    manage,
     migrate_database,
     python_command,
     start_daphne,
@@ -63,10 +63,7 @@ def seed_watchlist(env: dict[str, str], tickers: list[str]) -> None:
         "watchlist = user.watchlists.get(is_default=True); "
         f"[services.add_to_watchlist(watchlist, ticker) for ticker in {tickers!r}]"
     )
-    subprocess.run(
-        python_command("manage.py", "shell", "-c", code),
-        env=env, cwd=PROJECT_DIR, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    manage(env, "shell", "-c", code, timeout=120)
 
 
 def main(argv=None) -> int:

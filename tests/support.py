@@ -152,16 +152,21 @@ def python_command(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def migrate_database(env: dict[str, str]) -> None:
-    """Run ``manage.py migrate`` for a child process's database."""
+def manage(env: dict[str, str], *args: str, timeout: float = 60.0) -> None:
+    """Run ``manage.py <args>`` in a child process with ``env``; raise CalledProcessError if it fails."""
     subprocess.run(
-        python_command("manage.py", "migrate", "--noinput"),
+        python_command("manage.py", *args),
         env=env,
         cwd=PROJECT_DIR,
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def migrate_database(env: dict[str, str]) -> None:
+    """Run ``manage.py migrate`` for a child process's database."""
+    manage(env, "migrate", "--noinput", timeout=120)
 
 
 def start_daphne(

@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -24,10 +23,10 @@ import websockets
 from market.last_prices import PRICES_KEY
 from market.leader import LOCK_KEY
 from tests.support import (
-    PROJECT_DIR,
     Process,
     artifacts_dir,
     clean_env,
+    manage,
     migrate_database,
     python_command,
     start_daphne,
@@ -125,14 +124,13 @@ def cluster(tmp_path_factory):
         SIMULATOR_SEED="7",
     )
     migrate_database(env)
-    subprocess.run(
-        python_command(
-            "manage.py", "shell", "-c",
-            "from django.contrib.auth import get_user_model; "
-            f"get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r})",
-        ),
-        env=env, cwd=PROJECT_DIR, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        f"get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r})",
+    )
     cluster = Cluster(env, log_dir, redis_proc, redis_port)
     try:
         cluster.runfeed = cluster.start_runfeed()
@@ -270,21 +268,17 @@ def test_a_change_that_skips_signals_is_picked_up_by_runfeeds_periodic_reconcile
         "WatchlistEntry.objects.bulk_create([WatchlistEntry(watchlist=user.watchlists.get(is_default=True), "
         "ticker='BULK')])"
     )
-    subprocess.run(
-        python_command("manage.py", "shell", "-c", code),
-        env=running.env, cwd=PROJECT_DIR, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    manage(running.env, "shell", "-c", code)
     try:
         wait_for(lambda: healthz(running.ports[0])[1]["tickers"] == 11, 5, 0.1, "the reconcile to add BULK")
     finally:
-        subprocess.run(
-            python_command(
-                "manage.py", "shell", "-c",
-                "from portfolio.models import WatchlistEntry; "
-                "WatchlistEntry.objects.filter(ticker='BULK').delete()",
-            ),
-            env=running.env, cwd=PROJECT_DIR, check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+        manage(
+            running.env,
+            "shell",
+            "-c",
+            "from portfolio.models import WatchlistEntry; "
+            "WatchlistEntry.objects.filter(ticker='BULK').delete()",
+        )
 
 
 def test_killing_runfeed_shows_stale_on_every_server_within_seconds(running):

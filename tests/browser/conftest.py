@@ -7,18 +7,15 @@ loop as running in this thread while it is alive: its fixtures are package-scope
 gone before the async tests of other packages run.
 """
 
-import subprocess
-
 import pytest
 
 from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, SUPERUSER, LiveServer
 from tests.fake_massive import FakeMassive
 from tests.support import (
-    PROJECT_DIR,
     artifacts_dir,
     clean_env,
+    manage,
     migrate_database,
-    python_command,
     require,
     wait_for,
 )
@@ -38,14 +35,7 @@ def server(tmp_path_factory):
         DJANGO_SUPERUSER_EMAIL=SUPERUSER["email"],
     )
     migrate_database(env)
-    subprocess.run(
-        python_command("manage.py", "createsuperuser", "--noinput"),
-        env=env,
-        cwd=PROJECT_DIR,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    manage(env, "createsuperuser", "--noinput")
     server = LiveServer(env, artifacts_dir())
     server.start()
     wait_for(server.has_sparklines, 15, interval=0.25, message="a few ticks of history on the dashboard")
