@@ -168,11 +168,14 @@ def watchlists(request, action=None):
     """The user's watchlists. POST forms (``action``: add, remove, create, rename, delete) change them.
 
     ``add`` and ``remove`` take ``ticker`` and an optional ``watchlist`` id (the default watchlist when
-    absent); a POST with only ``ticker`` adds it. ``create`` and ``rename`` take ``name``.
+    absent); a POST with only ``ticker`` adds it, and a form may name the action by its submit button
+    (``name="remove"`` or ``name="add"``) instead. ``create`` and ``rename`` take ``name``.
     """
     if request.method != "POST":
         return _watchlists_page(request)
-    action = action or request.POST.get("action", "add").strip().lower()
+    # A form without ``action`` may say it with its submit button's name (``<button name="remove">``).
+    button = next((name for name in ("remove", "add") if name in request.POST), "add")
+    action = action or request.POST.get("action", button).strip().lower()
     if action not in WATCHLIST_ACTIONS:
         return _watchlists_page(
             request, {"form": "action", "message": f"Unknown action {action[:20]!r}."}, status=400

@@ -9,6 +9,7 @@ import json
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
 
 from finally_site.asgi import application
 
@@ -41,3 +42,31 @@ def test_the_stream_sends_price_ticks_in_each_new_event_loop(settings):
     for _ in range(2):
         frame = asyncio.run(first_price_tick())
         assert frame["prices"]
+
+
+def ticker_list(client) -> list[str]:
+    return [row["ticker"] for row in client.get("/api/watchlist/").json()["tickers"]]
+
+
+@pytest.mark.django_db
+def test_the_watchlist_page_removes_a_ticker_with_a_form_whose_remove_button_is_named(client):
+    """'/watchlist/: POST forms to add and remove a ticker': a submit button named ``remove`` removes
+    (before, a form without an ``action`` field was always read as an add)."""
+    client.force_login(get_user_model().objects.create_user("remover"))
+    assert "AAPL" in ticker_list(client)
+
+    response = client.post("/watchlist/", {"ticker": "aapl", "remove": ""})
+
+    assert response.status_code == 302
+    assert "AAPL" not in ticker_list(client)
+
+
+@pytest.mark.django_db
+def test_the_watchlist_page_adds_a_ticker_posted_alone_or_with_an_add_button(client):
+    """'/watchlist/: POST forms to add ... a ticker': a bare ``ticker`` adds, so does an ``add`` button."""
+    client.force_login(get_user_model().objects.create_user("adder"))
+
+    client.post("/watchlist/", {"ticker": " pypl "})
+    client.post("/watchlist/", {"ticker": "amd", "add": ""})
+
+    assert ticker_list(client)[-2:] == ["PYPL", "AMD"]
