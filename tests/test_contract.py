@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from finally_site.asgi import application
+from market.seed_prices import DEFAULT_TICKERS
 
 ORIGIN = [(b"origin", b"http://localhost")]
 RECEIVE_TIMEOUT = 5.0
@@ -70,3 +71,17 @@ def test_the_watchlist_page_adds_a_ticker_posted_alone_or_with_an_add_button(cli
     client.post("/watchlist/", {"ticker": "amd", "add": ""})
 
     assert ticker_list(client)[-2:] == ["PYPL", "AMD"]
+
+
+async def test_an_anonymous_stream_gets_the_default_ten_even_where_the_database_is_out_of_reach(settings):
+    """'A connection that never subscribes gets ... (anonymous: the default ten)': also in a test without
+    database access (the feed used to give up starting when it could not read the tickers in use)."""
+    settings.MARKET_AUTOSTART = True
+    communicator = WebsocketCommunicator(application, "/ws/prices/", headers=ORIGIN)
+    connected, _ = await communicator.connect(timeout=RECEIVE_TIMEOUT)
+    assert connected
+    snapshot = json.loads(await communicator.receive_from(timeout=RECEIVE_TIMEOUT))
+    await communicator.disconnect()
+
+    assert snapshot["type"] == "snapshot"
+    assert set(snapshot["prices"]) == set(DEFAULT_TICKERS)
