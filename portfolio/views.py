@@ -132,11 +132,16 @@ def _watchlists_page(request, error=None, status=200):
     watchlists = selectors.watchlists_for(request.user)
     tickers = [entry.ticker for watchlist in watchlists for entry in watchlist.entries.all()]
     prices = {row["ticker"]: row["price"] for row in selectors.price_rows(dict.fromkeys(tickers))}
+    unknown = get_feed().unknown_tickers()
     items = [
         {
             "watchlist": watchlist,
             "rows": [
-                {"ticker": entry.ticker, "price": prices.get(entry.ticker)}
+                {
+                    "ticker": entry.ticker,
+                    "price": prices.get(entry.ticker),
+                    "unknown": entry.ticker in unknown,
+                }
                 for entry in watchlist.entries.all()
             ],
         }

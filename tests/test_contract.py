@@ -6,6 +6,7 @@ test written from the contract alone would.
 
 import asyncio
 import json
+import re
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -85,3 +86,39 @@ async def test_an_anonymous_stream_gets_the_default_ten_even_where_the_database_
 
     assert snapshot["type"] == "snapshot"
     assert set(snapshot["prices"]) == set(DEFAULT_TICKERS)
+
+
+class MassiveNotKnowing:
+    """Stands in for the Massive source: it reports ``ZZZZ`` as a ticker Massive does not know."""
+
+    def unknown_tickers(self):
+        return {"ZZZZ"}
+
+
+@pytest.fixture
+def user_with_unknown_ticker(client, fresh_feed):
+    client.force_login(get_user_model().objects.create_user("curious"))
+    assert (
+        client.post("/api/watchlist/", {"ticker": "zzzz"}, content_type="application/json").status_code == 201
+    )
+    fresh_feed.source = MassiveNotKnowing()
+    return client
+
+
+@pytest.mark.django_db
+def test_the_watchlist_api_reports_a_ticker_massive_does_not_know_as_unknown(user_with_unknown_ticker):
+    """'A ticker that Massive does not know is reported as unknown where the user added it' (the API)."""
+    rows = {row["ticker"]: row for row in user_with_unknown_ticker.get("/api/watchlist/").json()["tickers"]}
+
+    assert rows["ZZZZ"]["price"] is None
+    assert rows["ZZZZ"]["state"] == "unknown"
+    assert rows["AAPL"]["state"] == "pending"
+
+
+@pytest.mark.django_db
+def test_the_watchlist_page_reports_a_ticker_massive_does_not_know_as_unknown(user_with_unknown_ticker):
+    """The same promise on /watchlist/, the page with the add form."""
+    html = user_with_unknown_ticker.get("/watchlist/").content.decode()
+
+    assert re.search(r'data-live-price="ZZZZ">no price / unknown<', html)
+    assert re.search(r'data-live-price="AAPL">no price yet<', html)
