@@ -122,3 +122,25 @@ def test_the_watchlist_page_reports_a_ticker_massive_does_not_know_as_unknown(us
 
     assert re.search(r'data-live-price="ZZZZ">no price / unknown<', html)
     assert re.search(r'data-live-price="AAPL">no price yet<', html)
+
+
+async def connects_with_origin(origin: bytes) -> bool:
+    communicator = WebsocketCommunicator(application, "/ws/prices/", headers=[(b"origin", origin)])
+    connected, _ = await communicator.connect(timeout=RECEIVE_TIMEOUT)
+    if connected:
+        await communicator.disconnect()
+    return connected
+
+
+async def test_the_stream_accepts_an_origin_in_allowed_hosts_as_they_are_now(settings):
+    """'Origins are checked against ALLOWED_HOSTS': the setting's current value, including a value set after
+    the ASGI application was imported (as Django's test set-up does with ``testserver``)."""
+    settings.ALLOWED_HOSTS = ["prices.example.com"]
+
+    assert await connects_with_origin(b"https://prices.example.com")
+    assert not await connects_with_origin(b"http://localhost")
+
+
+async def test_the_stream_accepts_the_test_clients_host_as_origin():
+    """Django's test set-up adds ``testserver`` to ALLOWED_HOSTS; the stream honours it like the pages do."""
+    assert await connects_with_origin(b"http://testserver")
