@@ -22,6 +22,7 @@ from massive import RESTClient
 from massive.rest import BASE as DEFAULT_BASE_URL
 from massive.rest.models import TickerSnapshot
 
+from . import config
 from .interface import MarketDataSource, PriceCache
 from .models import make_update
 from .tickers import normalize_ticker
@@ -111,7 +112,8 @@ class MassiveDataSource(MarketDataSource):
             raise ValueError("poll_interval must be positive")
         self._cache = price_cache
         self.interval = float(poll_interval)
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # Without ``base_url``, MASSIVE_BASE_URL still applies (tests point the seed's constructor at a fake).
+        self.base_url = (base_url or config.massive_base_url() or DEFAULT_BASE_URL).rstrip("/")
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._auth_retry_interval = auth_retry_interval

@@ -13,7 +13,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from finally_site.asgi import application
+from market.interface import PriceCache
+from market.massive_client import MassiveDataSource
 from market.seed_prices import DEFAULT_TICKERS
+from tests.fake_massive import fake_massive_fixture  # noqa: F401 (the fake_massive fixture)
 
 ORIGIN = [(b"origin", b"http://localhost")]
 RECEIVE_TIMEOUT = 5.0
@@ -144,3 +147,21 @@ async def test_the_stream_accepts_an_origin_in_allowed_hosts_as_they_are_now(set
 async def test_the_stream_accepts_the_test_clients_host_as_origin():
     """Django's test set-up adds ``testserver`` to ALLOWED_HOSTS; the stream honours it like the pages do."""
     assert await connects_with_origin(b"http://testserver")
+
+
+async def test_massive_base_url_points_the_seeds_massive_constructor_at_that_server(
+    fake_massive, monkeypatch
+):
+    """'MASSIVE_BASE_URL: base URL of the Massive REST API (tests point it at a local server)': also for
+    ``MassiveDataSource(api_key=..., price_cache=..., poll_interval=...)``, the seed's constructor."""
+    monkeypatch.setenv("MASSIVE_BASE_URL", fake_massive.url)
+    cache = PriceCache()
+    source = MassiveDataSource(api_key=fake_massive.api_key, price_cache=cache, poll_interval=0.1)
+    await source.start(["AAPL"])
+    try:
+        async with asyncio.timeout(RECEIVE_TIMEOUT):
+            while cache.get("AAPL") is None:
+                await asyncio.sleep(0.02)
+    finally:
+        await source.stop()
+    assert fake_massive.requests
