@@ -16,12 +16,6 @@ def fresh_feed():
     clear_feed()
 
 
-@pytest.fixture(autouse=True)
-def _feed_not_autostarted(settings):
-    """The ASGI application driven in-process never starts the real feed unless a test turns it on."""
-    settings.MARKET_AUTOSTART = False
-
-
 @pytest.fixture
 def user():
     """A new user, with the portfolio and default watchlist every user gets (needs the database)."""

@@ -21,6 +21,7 @@ def _stream(settings):
     stream_support.DEFAULT_SUBSCRIPTIONS.clear()
     stream_support.DEFAULT_SUBSCRIPTIONS[""] = ["AAPL", "MSFT"]
     settings.MARKET_STREAM_TICKERS = stream_support.HOOK
+    settings.MARKET_AUTOSTART = False  # prices come from the hand-filled cache, not a running source
     yield
     stream_support.reset_channel_layers()
 

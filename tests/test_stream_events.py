@@ -19,6 +19,7 @@ def _stream(settings):
     stream_support.reset_channel_layers()
     stream_support.DEFAULT_SUBSCRIPTIONS.clear()
     settings.MARKET_STREAM_TICKERS = stream_support.HOOK
+    settings.MARKET_AUTOSTART = False  # prices come from the hand-filled cache, not a running source
     cache = get_feed().cache
     cache.update_many(["AAPL", "MSFT", "TSLA", "NVDA"], [190.0, 420.0, 250.0, 800.0])
     yield
