@@ -20,6 +20,7 @@ from . import selectors, services
 from .events import trade_payload
 from .money import format_money, format_percent, format_price, format_quantity
 
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 JSON_CONTENT_TYPES = ("application/json", "text/plain", "")
 
 
@@ -59,10 +60,18 @@ def endpoint(*methods: str):
 
 
 def read_json_object(request) -> dict:
-    """The request body as a JSON object; numbers with a fraction are read as exact Decimals."""
+    """The request body as a JSON object; numbers with a fraction are read as exact Decimals.
+
+    The same fields sent as a form (what an HTML form, curl -d, or Django's test client send by
+    default) are accepted too, as text.
+    """
     content_type = request.content_type or ""
+    if content_type in FORM_CONTENT_TYPES:
+        return request.POST.dict()
     if content_type not in JSON_CONTENT_TYPES and not content_type.endswith("+json"):
-        raise BadRequest(f"Send a JSON body with Content-Type: application/json (got {content_type}).")
+        raise BadRequest(
+            f"Send a JSON body with Content-Type: application/json (got {content_type or 'none'})."
+        )
     try:
         text = request.body.decode("utf-8")
     except UnicodeDecodeError:

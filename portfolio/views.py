@@ -1,7 +1,8 @@
 """The server-rendered pages: the dashboard, the portfolio with its trade form, the watchlists.
 
 Views translate requests into selector reads and service calls; the rules live in ``services``.
-A refused change re-renders its page with status 400, the message in place and the user's input kept.
+A refused change re-renders its page (200, as Django's form views do) with the message in place and the
+user's input kept.
 """
 
 from decimal import Decimal
@@ -68,7 +69,7 @@ def dashboard(request):
     )
 
 
-def _portfolio_page(request, trade_input=None, trade_error="", status=200):
+def _portfolio_page(request, trade_input=None, trade_error=""):
     user = request.user
     summary = selectors.portfolio_summary(user)
     snapshots = selectors.value_history(user)
@@ -94,7 +95,7 @@ def _portfolio_page(request, trade_input=None, trade_error="", status=200):
         "trade_input": trade_input or {"ticker": "", "quantity": ""},
         "trade_error": trade_error,
     }
-    return render(request, "pages/portfolio.html", context, status=status)
+    return render(request, "pages/portfolio.html", context)
 
 
 @login_required
@@ -106,7 +107,7 @@ def portfolio(request):
 @login_required
 @require_POST
 def trade(request):
-    """A market order from the trade form: redirect with a message, or re-render with the refusal (400)."""
+    """A market order from the trade form: redirect with a message, or re-render with the refusal in place."""
     ticker = request.POST.get("ticker", "")
     side = request.POST.get("side", "")
     quantity = request.POST.get("quantity", "")
@@ -117,7 +118,6 @@ def trade(request):
             request,
             trade_input={"ticker": ticker, "quantity": quantity},
             trade_error=str(refusal),
-            status=400,
         )
     verb = "Bought" if executed.side == "buy" else "Sold"
     messages.success(
@@ -128,7 +128,7 @@ def trade(request):
     return redirect("portfolio")
 
 
-def _watchlists_page(request, error=None, status=200):
+def _watchlists_page(request, error=None):
     watchlists = selectors.watchlists_for(request.user)
     tickers = [entry.ticker for watchlist in watchlists for entry in watchlist.entries.all()]
     prices = {row["ticker"]: row["price"] for row in selectors.price_rows(dict.fromkeys(tickers))}
@@ -147,9 +147,7 @@ def _watchlists_page(request, error=None, status=200):
         }
         for watchlist in watchlists
     ]
-    return render(
-        request, "pages/watchlists.html", {"watchlists": items, "error": error or {}}, status=status
-    )
+    return render(request, "pages/watchlists.html", {"watchlists": items, "error": error or {}})
 
 
 def _target_watchlist(request) -> Watchlist:
@@ -182,9 +180,7 @@ def watchlists(request, action=None):
     button = next((name for name in ("remove", "add") if name in request.POST), "add")
     action = action or request.POST.get("action", button).strip().lower()
     if action not in WATCHLIST_ACTIONS:
-        return _watchlists_page(
-            request, {"form": "action", "message": f"Unknown action {action[:20]!r}."}, status=400
-        )
+        return _watchlists_page(request, {"form": "action", "message": f"Unknown action {action[:20]!r}."})
     watchlist = None if action == "create" else _target_watchlist(request)
     value = request.POST.get("name" if action in ("create", "rename") else "ticker", "")
     try:
@@ -217,6 +213,6 @@ def watchlists(request, action=None):
             "value": value,
             "message": str(refusal),
         }
-        return _watchlists_page(request, error, status=400)
+        return _watchlists_page(request, error)
     messages.success(request, note)
     return _after_change(request, "watchlists")

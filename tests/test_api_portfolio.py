@@ -8,7 +8,7 @@ from django.test import Client
 
 from market.feed import get_feed
 from portfolio import services
-from portfolio.models import Portfolio, Trade
+from portfolio.models import Portfolio, Position, Trade
 from tests.portfolio_support import make_user, set_price, set_prices
 
 pytestmark = pytest.mark.django_db
@@ -142,13 +142,21 @@ def test_a_refused_trade_is_a_400_saying_why_and_changes_nothing(api, user, body
         (b"\xff\xfe", "application/json", "utf-8"),
         (b"[1, 2]", "application/json", "must be an object"),
         (b'"AAPL"', "application/json", "must be an object"),
-        (b"ticker=AAPL&side=buy&quantity=1", "application/x-www-form-urlencoded", "content-type"),
+        (b'<trade ticker="AAPL"/>', "application/xml", "content-type"),
     ],
 )
 def test_an_unreadable_body_is_a_400_naming_the_problem(api, raw, content_type, why):
     response = api.post(TRADE, raw, content_type=content_type)
     assert response.status_code == 400
     assert why in response.json()["error"].lower()
+
+
+def test_the_same_fields_sent_as_a_form_trade_too(api, user):
+    set_price("AAPL", 100.0)
+    response = api.post(TRADE, {"ticker": "aapl", "side": "buy", "quantity": "2.5"})
+    assert response.status_code == 200
+    assert response.json()["cash"] == "9750.00"
+    assert Position.objects.get(portfolio__user=user, ticker="AAPL").quantity == Decimal("2.5")
 
 
 def test_the_wrong_method_is_a_405(api):
