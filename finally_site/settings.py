@@ -151,6 +151,8 @@ MARKET_TICKER_DEMAND = "portfolio.selectors.ticker_demand"
 MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
 # (dotted path, seconds): run by the process that owns the source, once per deployment.
 MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
+# Portfolio value snapshots (every 30 s) older than this are deleted, so the table stays bounded.
+PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
 MARKET_AUTOSTART = True
 

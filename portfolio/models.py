@@ -208,7 +208,11 @@ class PortfolioSnapshot(models.Model):
 
     class Meta:
         ordering = ["portfolio", "recorded_at", "id"]
-        indexes = [models.Index(fields=["portfolio", "-recorded_at"], name="snapshot_portfolio_time")]
+        indexes = [
+            models.Index(fields=["portfolio", "-recorded_at"], name="snapshot_portfolio_time"),
+            # The retention prune deletes by age across all portfolios.
+            models.Index(fields=["recorded_at"], name="snapshot_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.portfolio} at {self.recorded_at:%Y-%m-%d %H:%M:%S}: {self.total_value}"

@@ -7,8 +7,10 @@ The feed hears about watchlist and position changes through ``portfolio.signals`
 
 import logging
 import math
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -341,4 +343,25 @@ def record_value_snapshots() -> int:
         for portfolio in portfolios
     ]
     PortfolioSnapshot.objects.bulk_create(snapshots, batch_size=500)
+    _prune_value_snapshots(now)
     return len(snapshots)
+
+
+_PRUNE_EVERY = timedelta(hours=1)
+_last_prune: datetime | None = None
+
+
+def _prune_value_snapshots(now: datetime) -> int:
+    """Delete snapshots older than ``settings.PORTFOLIO_SNAPSHOT_RETENTION_DAYS``, at most once an hour.
+
+    At one snapshot every 30 s the table grows by 2,880 rows a day per portfolio; this keeps it bounded.
+    """
+    global _last_prune
+    if _last_prune is not None and now - _last_prune < _PRUNE_EVERY:
+        return 0
+    _last_prune = now
+    days = getattr(settings, "PORTFOLIO_SNAPSHOT_RETENTION_DAYS", 30)
+    deleted, _ = PortfolioSnapshot.objects.filter(recorded_at__lt=now - timedelta(days=days)).delete()
+    if deleted:
+        logger.info("value snapshots older than %s days deleted: %d", days, deleted)
+    return deleted

@@ -1,11 +1,13 @@
 """Trading, user set-up and watchlist services: the rules of CONTRACT.md, exact to the cent."""
 
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from market.feed import get_feed
 from market.seed_prices import DEFAULT_TICKERS
@@ -333,12 +335,42 @@ def test_record_value_snapshots_skips_while_prices_are_stale():
     assert not PortfolioSnapshot.objects.exists()
 
 
-def test_record_value_snapshots_inserts_in_one_query(django_assert_max_num_queries):
+def test_record_value_snapshots_inserts_in_one_query(django_assert_max_num_queries, monkeypatch):
     for _ in range(5):
         make_user()
     set_price("AAPL", 100.0)
+    monkeypatch.setattr(services, "_last_prune", timezone.now())  # the hourly prune is not due
     with django_assert_max_num_queries(3):  # portfolios, their positions, one insert
         assert services.record_value_snapshots() == 5
+
+
+def test_value_snapshots_older_than_the_retention_are_pruned(settings, monkeypatch):
+    settings.PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
+    monkeypatch.setattr(services, "_last_prune", None)
+    portfolio = services.ensure_user_setup(make_user())
+    now = timezone.now()
+    for age in (timedelta(days=31), timedelta(days=29)):
+        PortfolioSnapshot.objects.create(
+            portfolio=portfolio, recorded_at=now - age, total_value=Decimal("1.00"), cash=Decimal("1.00")
+        )
+    set_price("AAPL", 100.0)
+    assert services.record_value_snapshots() == 1
+    ages = sorted(now - s.recorded_at for s in PortfolioSnapshot.objects.filter(portfolio=portfolio))
+    assert len(ages) == 2 and ages[1] < timedelta(days=30)  # the 29-day-old one and the new one
+
+
+def test_the_retention_prune_runs_at_most_once_an_hour(monkeypatch):
+    monkeypatch.setattr(services, "_last_prune", timezone.now() - timedelta(minutes=5))
+    portfolio = services.ensure_user_setup(make_user())
+    PortfolioSnapshot.objects.create(
+        portfolio=portfolio,
+        recorded_at=timezone.now() - timedelta(days=365),
+        total_value=Decimal("1.00"),
+        cash=Decimal("1.00"),
+    )
+    set_price("AAPL", 100.0)
+    services.record_value_snapshots()
+    assert PortfolioSnapshot.objects.filter(portfolio=portfolio).count() == 2
 
 
 # Watchlists
