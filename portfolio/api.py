@@ -13,7 +13,6 @@ from django.http import HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.views.csrf import csrf_failure as django_csrf_failure
 
-from market.feed import get_feed
 from market.tickers import InvalidTicker, normalize_ticker
 
 from . import selectors, services
@@ -134,14 +133,9 @@ def trade(request):
 
 
 def _watchlist_body(watchlist) -> dict:
-    """Each row also has ``state``: ``priced``, ``pending`` (no price yet) or ``unknown`` (the source,
-    Massive, does not know the ticker), so a ticker Massive does not know is reported where it was added."""
-    rows = selectors.watchlist_rows(watchlist)
-    unknown = get_feed().unknown_tickers()
-    for row in rows:
-        priced = row["price"] is not None
-        row["state"] = "priced" if priced else "unknown" if row["ticker"] in unknown else "pending"
-    return {"name": watchlist.name, "tickers": rows}
+    """Each row has ``state`` (``priced``, ``pending`` or ``unknown``), so a ticker Massive does not know
+    is reported where it was added."""
+    return {"name": watchlist.name, "tickers": selectors.watchlist_rows(watchlist)}
 
 
 @endpoint("GET", "POST")

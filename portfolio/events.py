@@ -29,8 +29,7 @@ def notify_user(user_id: int, payload: dict) -> None:
 
 
 def watchlist_payload(watchlist) -> dict:
-    tickers = list(watchlist.entries.order_by("added_at", "id").values_list("ticker", flat=True))
-    return {"type": "watchlist", "name": watchlist.name, "tickers": tickers}
+    return {"type": "watchlist", "name": watchlist.name, "tickers": watchlist.tickers()}
 
 
 def default_watchlist_changed(watchlist_id: int) -> None:

@@ -91,6 +91,10 @@ class Watchlist(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.user})"
 
+    def tickers(self) -> list[str]:
+        """The watchlist's tickers in the order they were added (one query)."""
+        return list(self.entries.order_by("added_at", "id").values_list("ticker", flat=True))
+
 
 class WatchlistEntry(models.Model):
     watchlist = models.ForeignKey(Watchlist, on_delete=models.CASCADE, related_name="entries")

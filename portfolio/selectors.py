@@ -94,12 +94,14 @@ def stream_tickers_for_user(user) -> list[str]:
 def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
     """One row per ticker, in order, with its live price: ``ticker``, ``price`` (None when none yet),
     ``previous_price``, ``change``, ``change_percent``, ``direction``, ``timestamp`` (Unix seconds),
-    and with ``history > 0`` its last ``history`` ``[timestamp, price]`` points. Prices are floats,
-    as in the price stream."""
+    ``state`` (``priced``; ``pending`` while no price has come yet; ``unknown`` when the source, Massive,
+    does not know the ticker), and with ``history > 0`` its last ``history`` ``[timestamp, price]``
+    points. Prices are floats, as in the price stream."""
     tickers = list(tickers)
-    cache = get_feed().cache
-    updates = cache.get_many(tickers)
-    histories = cache.histories(tickers, limit=history) if history > 0 else {}
+    feed = get_feed()
+    updates = feed.cache.get_many(tickers)
+    histories = feed.cache.histories(tickers, limit=history) if history > 0 else {}
+    unknown = feed.unknown_tickers()
     rows = []
     for ticker in tickers:
         update = updates.get(ticker)
@@ -111,8 +113,10 @@ def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
             "change_percent": None,
             "direction": "flat",
             "timestamp": None,
+            "state": "unknown" if ticker in unknown else "pending",
         }
         if update is not None:
+            row["state"] = "priced"
             row.update(update.to_dict())
             row["change_percent"] = (
                 round(update.change / update.previous_price * 100, 2) if update.previous_price else 0.0
@@ -125,8 +129,7 @@ def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
 
 def watchlist_rows(watchlist: Watchlist, history: int = 0) -> list[dict]:
     """``price_rows`` of the watchlist's tickers in the order they were added (one query)."""
-    tickers = watchlist.entries.order_by("added_at", "id").values_list("ticker", flat=True)
-    return price_rows(tickers, history=history)
+    return price_rows(watchlist.tickers(), history=history)
 
 
 def portfolio_summary(user) -> dict:

@@ -27,21 +27,13 @@ NO_PRICE_AFTER_MIN = 5.0  # seconds a live dashboard waits for a new ticker's pr
 
 def quote_rows(tickers) -> list[dict]:
     """Dashboard rows: the live price, its change over the sparkline window, and the sparkline."""
-    unknown = get_feed().unknown_tickers()
-    rows = []
-    for row in selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS):
-        history = row["history"]
-        price = row["price"]
-        if price is None:
-            row.update(state="unknown" if row["ticker"] in unknown else "pending", change=None)
-        else:
+    rows = selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS)
+    for row in rows:
+        price, history = row["price"], row["history"]
+        if price is not None:
             reference = history[0][1] if history else price
-            row.update(
-                state="priced",
-                change=price - reference,
-                change_percent=(price - reference) / reference * 100 if reference else 0.0,
-            )
-        rows.append(row)
+            row["change"] = price - reference
+            row["change_percent"] = (price - reference) / reference * 100 if reference else 0.0
     return rows
 
 
@@ -49,7 +41,7 @@ def dashboard(request):
     """The visitor's default watchlist, live; anonymous visitors see the default ten."""
     if request.user.is_authenticated:
         watchlist = selectors.default_watchlist(request.user)
-        tickers = watchlist.entries.order_by("added_at", "id").values_list("ticker", flat=True)
+        tickers = watchlist.tickers()
         name, watchlist_id, editable = watchlist.name, watchlist.pk, True
     else:
         tickers, name, watchlist_id, editable = DEFAULT_TICKERS, "", "", False
@@ -131,20 +123,9 @@ def trade(request):
 def _watchlists_page(request, error=None):
     watchlists = selectors.watchlists_for(request.user)
     tickers = [entry.ticker for watchlist in watchlists for entry in watchlist.entries.all()]
-    prices = {row["ticker"]: row["price"] for row in selectors.price_rows(dict.fromkeys(tickers))}
-    unknown = get_feed().unknown_tickers()
+    rows = {row["ticker"]: row for row in selectors.price_rows(dict.fromkeys(tickers))}
     items = [
-        {
-            "watchlist": watchlist,
-            "rows": [
-                {
-                    "ticker": entry.ticker,
-                    "price": prices.get(entry.ticker),
-                    "unknown": entry.ticker in unknown,
-                }
-                for entry in watchlist.entries.all()
-            ],
-        }
+        {"watchlist": watchlist, "rows": [rows[entry.ticker] for entry in watchlist.entries.all()]}
         for watchlist in watchlists
     ]
     return render(request, "pages/watchlists.html", {"watchlists": items, "error": error or {}})

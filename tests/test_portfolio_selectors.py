@@ -141,6 +141,13 @@ def test_watchlist_rows_can_carry_recent_history_for_sparklines():
     assert rows[1]["history"] == []
 
 
+def test_price_rows_say_whether_each_ticker_is_priced_pending_or_unknown(monkeypatch):
+    monkeypatch.setattr(get_feed(), "unknown_tickers", lambda: {"ZZZZ"})
+    set_price("AAPL", 100.0)
+    rows = selectors.price_rows(["AAPL", "MSFT", "ZZZZ"])
+    assert [row["state"] for row in rows] == ["priced", "pending", "unknown"]
+
+
 def test_watchlist_rows_take_one_query(django_assert_num_queries):
     watchlist = selectors.default_watchlist(make_user())
     with django_assert_num_queries(1):
