@@ -16,7 +16,7 @@ from market.seed_prices import DEFAULT_TICKERS
 
 from . import services
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
-from .money import multiply, percent_change, price_from_float, to_cents, value_in_cents
+from .money import percent_change, price_from_float, value_in_cents
 
 # Keeps each IN (...) well below every backend's limit on query parameters.
 _DEMAND_CHUNK = 500
@@ -146,7 +146,7 @@ def portfolio_summary(user) -> dict:
     rows = []
     positions_value = Decimal("0.00")
     for position in positions:
-        cost_basis = to_cents(multiply(position.quantity, position.avg_cost))
+        cost_basis = value_in_cents(position.quantity, position.avg_cost)
         update = updates.get(position.ticker)
         price = market_value = unrealized_pnl = unrealized_pnl_percent = None
         if update is not None:

@@ -3,16 +3,14 @@
 Formatting happens here, from Decimals, so templates never do arithmetic and never see floats of money.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django import template
 
 from portfolio import charts, selectors
-from portfolio.money import format_quantity
+from portfolio.money import format_quantity, to_cents
 
 register = template.Library()
-
-CENT = Decimal("0.01")
 
 
 def _number(value) -> Decimal | None:
@@ -28,7 +26,7 @@ def _cents(value) -> Decimal | None:
     amount = _number(value)
     if amount is None:
         return None
-    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    rounded = to_cents(amount)
     return rounded if rounded else abs(rounded)
 
 
