@@ -219,7 +219,7 @@
       const title = document.getElementById("watchlist-title");
       if (title) title.textContent = frame.name;
     }
-    showTickers(frame.tickers);
+    showTickers(frame.tickers.filter((ticker) => typeof ticker === "string" && ticker));
   });
 
   FinAlly.stream.on("state", (state) => {

@@ -35,6 +35,30 @@
     down: "Disconnected",
   };
 
+  // Events the client raises itself: a frame naming one of them is not handed to their handlers.
+  const LOCAL_EVENTS = new Set(["update", "state"]);
+
+  function isObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  /* The entries of a frame's "prices" that are PriceUpdates with a finite price. */
+  function validPrices(prices) {
+    const valid = {};
+    if (!isObject(prices)) return valid;
+    for (const [ticker, update] of Object.entries(prices)) {
+      if (isObject(update) && Number.isFinite(update.price)) valid[ticker] = update;
+    }
+    return valid;
+  }
+
+  /* The last HISTORY_POINTS [timestamp, price] points of a history, skipping malformed ones. */
+  function validPoints(points) {
+    return points
+      .filter((point) => Array.isArray(point) && Number.isFinite(point[0]) && Number.isFinite(point[1]))
+      .slice(-HISTORY_POINTS);
+  }
+
   class PriceStream {
     constructor(url) {
       this.url = url;
@@ -73,10 +97,6 @@
       return this.histories.get(ticker) || [];
     }
 
-    isLive() {
-      return this.state === "live";
-    }
-
     subscribe(tickers) {
       tickers.forEach((ticker) => this.explicit.add(ticker));
       this.send({ action: "subscribe", tickers: tickers });
@@ -94,6 +114,8 @@
     }
 
     connect() {
+      // One socket at a time: while one is open or opening, its close schedules the next attempt.
+      if (this.socket) return;
       clearTimeout(this.timer);
       let socket;
       try {
@@ -124,6 +146,7 @@
       this.timer = setTimeout(() => this.connect(), delay * (0.8 + Math.random() * 0.4));
     }
 
+    /* Any frame is read without throwing: what is not an object with a known shape is skipped. */
     receive(data) {
       let frame;
       try {
@@ -131,18 +154,23 @@
       } catch (error) {
         return;
       }
+      if (!isObject(frame) || typeof frame.type !== "string" || LOCAL_EVENTS.has(frame.type)) return;
       switch (frame.type) {
-        case "snapshot":
-          this.store(frame.prices || {}, frame.history || {});
+        case "snapshot": {
+          const prices = validPrices(frame.prices);
+          this.store(prices, isObject(frame.history) ? frame.history : {});
           if (this.state !== "stale") this.setState("live");
           this.emit("snapshot", frame);
-          this.emit("update", { prices: frame.prices || {}, snapshot: true });
+          this.emit("update", { prices: prices, snapshot: true });
           break;
-        case "prices":
-          this.store(frame.prices || {}, null);
+        }
+        case "prices": {
+          const prices = validPrices(frame.prices);
+          this.store(prices, null);
           this.emit("prices", frame);
-          this.emit("update", { prices: frame.prices || {}, snapshot: false });
+          this.emit("update", { prices: prices, snapshot: false });
           break;
+        }
         case "status":
           this.setState(frame.status === "stale" || frame.stale === true ? "stale" : "live");
           this.emit("status", frame);
@@ -155,7 +183,7 @@
     store(prices, histories) {
       for (const [ticker, update] of Object.entries(prices)) {
         this.prices.set(ticker, update);
-        let points = histories && histories[ticker] ? histories[ticker].slice(-HISTORY_POINTS) : null;
+        let points = histories && Array.isArray(histories[ticker]) ? validPoints(histories[ticker]) : null;
         if (!points) {
           points = this.histories.get(ticker) || [];
           const last = points[points.length - 1];

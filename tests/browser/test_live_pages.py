@@ -1,12 +1,14 @@
 """The pages in a real browser against a real server: live prices, trading, watchlists, recovery."""
 
 import itertools
+import json
 import re
 import time
 
 import pytest
 from playwright.sync_api import expect
 
+from market.seed_prices import DEFAULT_TICKERS
 from tests.browser.support import SUPERUSER, log_in, screenshot, sign_up
 
 pytestmark = pytest.mark.browser
@@ -137,6 +139,59 @@ def test_dashboard_adds_and_removes_a_ticker_and_explains_an_invalid_one(page):
     page.reload()
     expect(rows).to_have_count(10)
     expect(page.locator('#watchlist tr[data-ticker="PYPL"]')).to_have_count(0)
+
+
+# Frames a server should never send, each once: the stream client must skip them without a script error.
+UNREADABLE_FRAMES = [
+    "not json",
+    "null",
+    "42",
+    '"text"',
+    "[]",
+    "{}",
+    '{"type": 7}',
+    '{"type": "update", "prices": null}',
+    '{"type": "state"}',
+    '{"type": "prices", "prices": {"AAPL": null, "MSFT": {"price": "high"}, "NVDA": 5}}',
+    '{"type": "prices", "prices": "AAPL"}',
+    '{"type": "snapshot", "prices": {"AAPL": {}}, "history": {"AAPL": 3, "MSFT": [null, [1, "x"]]}}',
+    '{"type": "watchlist", "tickers": "AAPL"}',
+    json.dumps({"type": "watchlist", "tickers": [None, 5, "", {}, *DEFAULT_TICKERS]}),
+    '{"type": "trade"}',
+    '{"type": "status"}',
+]
+
+
+def console_errors(page) -> list[str]:
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
+def test_the_stream_client_skips_frames_it_cannot_read_and_keeps_pricing(page):
+    errors = console_errors(page)
+    sign_up(page, new_username())
+    page.goto("/")
+    wait_until_live(page)
+    for frame in UNREADABLE_FRAMES:
+        page.evaluate("frame => FinAlly.stream.receive(frame)", frame)
+
+    assert errors == []
+    expect(page.locator("#watchlist tbody tr.quote")).to_have_count(10)
+    wait_until_live(page)
+    wait_for_every_price_to_move(page, timeout=5_000)
+
+
+def test_every_page_loads_without_console_errors(page):
+    errors = console_errors(page)
+    for path in ("/", "/accounts/login/", "/accounts/signup/"):
+        page.goto(path)
+        wait_until_live(page)
+    sign_up(page, new_username())
+    for path in ("/", "/portfolio/", "/watchlist/", "/accounts/logout/"):
+        page.goto(path)
+        wait_until_live(page)
+    assert errors == [], f"console errors: {errors}"
 
 
 def test_an_admin_edit_appears_on_an_open_dashboard_without_reload(context):
