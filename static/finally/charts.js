@@ -1,11 +1,11 @@
 /*
  * Small drawing and formatting helpers shared by the page scripts (no library, no build step).
  *
- *   FinAlly.fmt.money(1234.5) -> "$1,234.50"; .price, .signed, .percent, .quantity
+ *   FinAlly.fmt.money(1234.5) -> "$1,234.50"; .price, .signed, .signedMoney, .percent, .sign
  *   FinAlly.charts.sparkline(svg, points)      // points: [[timestamp, price], ...]
  *   FinAlly.charts.seriesPoints(values, height, minSpan), .bounds(values, minSpan)
  *   FinAlly.charts.flash(element, direction)   // "up" | "down": a green/red flash fading in 0.5 s
- *   FinAlly.charts.treemap(container, items)   // items: [{key, weight, element}], lays tiles out
+ *   FinAlly.charts.treemap(container, items)   // items: [{weight, element}], lays tiles out
  */
 (function () {
   "use strict";
@@ -13,7 +13,6 @@
   const FinAlly = (window.FinAlly = window.FinAlly || {});
 
   const twoDecimals = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  const quantityFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 6 });
 
   /* Round to the cent first, so a tiny negative value shows as 0.00, never -0.00. */
   function cents(value) {
@@ -22,9 +21,6 @@
   }
 
   FinAlly.fmt = {
-    number(value) {
-      return twoDecimals.format(value);
-    },
     price(value) {
       return value == null || !isFinite(value) ? "—" : twoDecimals.format(value);
     },
@@ -46,9 +42,6 @@
       if (value == null || !isFinite(value)) return "—";
       value = cents(value);
       return (value > 0 ? "+" : value < 0 ? "-" : "") + twoDecimals.format(Math.abs(value)) + "%";
-    },
-    quantity(value) {
-      return quantityFormat.format(value);
     },
     sign(value) {
       value = cents(value);

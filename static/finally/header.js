@@ -42,8 +42,6 @@
     cashCell.textContent = FinAlly.fmt.money(cash);
   }
 
-  FinAlly.account = { totalValue };
-
   FinAlly.stream.on("update", ({ prices }) => {
     if (positions.some((position) => position.ticker in prices)) paint();
   });

@@ -58,7 +58,7 @@
     return "hsl(" + hue + " " + (12 + strength * 55) + "% " + (20 + strength * 14) + "%)";
   }
 
-  function paintHeatmap(total) {
+  function paintHeatmap() {
     if (!heatmap) return;
     const invested = positions.reduce((sum, position) => sum + (position.value || 0), 0);
     for (const position of positions) {
@@ -73,12 +73,10 @@
     charts.treemap(
       heatmap,
       positions.filter((position) => position.tile).map((position) => ({
-        key: position.ticker,
         weight: position.value || 0,
         element: position.tile,
       }))
     );
-    return total;
   }
 
   function paintSummary() {
@@ -120,7 +118,7 @@
       paintPosition(position, flash);
     }
     const total = paintSummary();
-    paintHeatmap(total);
+    paintHeatmap();
     // The chart is a minutes-scale picture: redrawing it once a second is plenty.
     if (Date.now() - chartDrawnAt > 1000) {
       chartDrawnAt = Date.now();
