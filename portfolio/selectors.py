@@ -56,12 +56,13 @@ def default_watchlist(user) -> Watchlist:
 
 def watchlists_for(user) -> list[Watchlist]:
     """The user's watchlists, default first then by creation, entries prefetched in the order added."""
+    watchlists = Watchlist.objects.filter(user=user).order_by("-is_default", "created_at", "id")
+    found = list(watchlists.prefetch_related("entries"))
+    if found and found[0].is_default:
+        return found
+    # Set up on first use only: a set-up user's page costs no extra queries.
     services.ensure_user_setup(user)
-    return list(
-        Watchlist.objects.filter(user=user)
-        .order_by("-is_default", "created_at", "id")
-        .prefetch_related("entries")
-    )
+    return list(watchlists.prefetch_related("entries"))
 
 
 def portfolio_for(user) -> Portfolio:

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from market.feed import get_feed
 from market.seed_prices import DEFAULT_TICKERS
 from portfolio import selectors, services
-from portfolio.models import PortfolioSnapshot
+from portfolio.models import PortfolioSnapshot, Watchlist
 from tests.portfolio_support import make_user, set_price, set_prices
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +152,21 @@ def test_watchlist_rows_take_one_query(django_assert_num_queries):
     watchlist = selectors.default_watchlist(make_user())
     with django_assert_num_queries(1):
         selectors.watchlist_rows(watchlist)
+
+
+def test_watchlists_for_a_set_up_user_take_two_queries(django_assert_num_queries):
+    user = make_user()
+    services.create_watchlist(user, "Alpha")
+    with django_assert_num_queries(2):
+        selectors.watchlists_for(user)
+
+
+def test_watchlists_for_give_a_user_without_one_the_default_watchlist():
+    user = make_user()
+    Watchlist.objects.filter(user=user).delete()
+    assert [(w.name, w.is_default, len(w.entries.all())) for w in selectors.watchlists_for(user)] == [
+        ("Default", True, len(DEFAULT_TICKERS))
+    ]
 
 
 def test_watchlists_for_lists_the_default_first():
