@@ -24,24 +24,32 @@ _INITIAL_CAPACITY = 64
 
 
 class TickBatch:
-    """What one write to the cache changed, handed to listeners after the write.
+    """What one write to the cache stored, handed to every listener right after the write.
 
-    A ticker counts as changed when its price moved or when it got its first price.
+    ``slots`` and ``prices`` are the cache slots written and their prices, aligned (NumPy arrays; a
+    listener must not keep them past its call). ``written()`` gives the same as ``{ticker: price}``.
+    A ticker counts as *changed* when its price moved or when it got its first price.
     """
 
-    __slots__ = ("_changed", "_changed_mask", "_slot_of", "timestamp")
+    __slots__ = ("_changed", "_changed_mask", "_slot_of", "_tickers", "prices", "slots", "timestamp")
 
     def __init__(
         self,
         timestamp: float,
         slot_of: dict[str, int],
+        slots: np.ndarray,
+        prices: np.ndarray,
         changed_mask: np.ndarray | None = None,
         changed: frozenset[str] | None = None,
+        tickers: Sequence[str] | None = None,
     ):
         self.timestamp = timestamp
+        self.slots = slots
+        self.prices = prices
         self._slot_of = slot_of
         self._changed_mask = changed_mask
         self._changed = changed
+        self._tickers = tickers  # the tickers of ``slots``, when the writer had them at hand
 
     def changed_in(self, tickers: Iterable[str]) -> list[str]:
         """The tickers among ``tickers`` that this write changed (cost grows with ``tickers`` only)."""
@@ -61,9 +69,26 @@ class TickBatch:
             return sorted(self._changed)
         return self.changed_in(list(self._slot_of))
 
+    def written(self) -> dict[str, float]:
+        """``{ticker: price}`` of every ticker this write stored, changed or not."""
+        tickers = self._tickers
+        if tickers is None:
+            at = {slot: ticker for ticker, slot in self._slot_of.items()}
+            tickers = [at.get(slot) for slot in self.slots.tolist()]
+        return {t: p for t, p in zip(tickers, self.prices.tolist(), strict=True) if t is not None}
+
     def merge(self, other: "TickBatch") -> "TickBatch":
         """One batch standing for this write and a later one (used to coalesce pending work)."""
-        return TickBatch(other.timestamp, {}, changed=frozenset(self.changed()) | frozenset(other.changed()))
+        slot_of = other._slot_of
+        written = {t: p for t, p in {**self.written(), **other.written()}.items() if t in slot_of}
+        return TickBatch(
+            other.timestamp,
+            slot_of,
+            np.fromiter((slot_of[t] for t in written), dtype=np.int64, count=len(written)),
+            np.fromiter(written.values(), dtype=np.float64, count=len(written)),
+            changed=frozenset(self.changed()) | frozenset(other.changed()),
+            tickers=list(written),
+        )
 
 
 class PriceCache:
@@ -138,7 +163,12 @@ class PriceCache:
             self._last_success = now
             update = make_update(ticker, price, previous, ts)
         if self._listeners and (not had_price or price != previous):
-            self._notify(TickBatch(ts, {}, changed=frozenset((ticker,))))
+            changed = frozenset((ticker,))
+            self._notify(
+                TickBatch(
+                    ts, self._slot_of, np.array([slot]), np.array([price]), changed=changed, tickers=(ticker,)
+                )
+            )
         return update
 
     def get(self, ticker: str) -> PriceUpdate | None:
@@ -263,7 +293,7 @@ class PriceCache:
             if self._listeners:
                 mask = np.zeros(len(self._price), dtype=bool)
                 mask[slots] = ~had_price | (prices != old)
-                batch = TickBatch(ts, self._slot_of, changed_mask=mask)
+                batch = TickBatch(ts, self._slot_of, slots, prices, changed_mask=mask)
         if self._listeners:
             self._notify(batch)
 
@@ -276,21 +306,35 @@ class PriceCache:
     def apply(self, updates: Iterable[PriceUpdate]) -> None:
         """Store updates exactly as given (a mirror of another process's cache keeps its previous prices)."""
         now = time.time()
+        updates = list(updates)
         changed = set()
+        slots = np.empty(len(updates), dtype=np.int64)
         with self._lock:
-            for update in updates:
-                slot = self._slot_for(update.ticker)
+            for index, update in enumerate(updates):
+                slot = slots[index] = self._slot_for(update.ticker)
                 if not self._has_price[slot] or self._price[slot] != update.price:
                     changed.add(update.ticker)
                 self._store(slot, update.price, update.previous_price, update.timestamp)
             self._last_success = now
         if self._listeners and changed:
-            self._notify(TickBatch(now, {}, changed=frozenset(changed)))
+            prices = np.fromiter((u.price for u in updates), dtype=np.float64, count=len(updates))
+            tickers = [u.ticker for u in updates]
+            self._notify(
+                TickBatch(now, self._slot_of, slots, prices, changed=frozenset(changed), tickers=tickers)
+            )
 
     # Listeners
 
     def add_listener(self, listener: Callable[[TickBatch], None]) -> None:
-        """Call ``listener(batch)`` after every write that changed something, in the writing thread."""
+        """Call ``listener(batch)`` after every write (a tick), in the writing thread, outside the lock.
+
+        Every ``write_slots`` (a source's tick) is told, changed or not; ``update`` and ``apply`` are
+        told when they changed a price (or gave a ticker its first one).
+
+        This is the one way to be told of ticks: the stream hub, ``runfeed``'s publisher and the
+        feed's tick listeners (``market.listeners``) all come through here. A listener must be quick
+        (it runs on the tick's path); a slow one hands its work to a thread.
+        """
         self._listeners = [*self._listeners, listener]
 
     def remove_listener(self, listener: Callable[[TickBatch], None]) -> None:

@@ -1,6 +1,10 @@
-"""System checks of the market app: a Redis that ``REDIS_URL`` names but nobody answers at.
+"""System checks of the market app, each with a fixed id:
 
-Bad values of the variables themselves are reported by ``finally_site.checks`` (via ``market.config``).
+- ``market.E001``: a Redis that ``REDIS_URL`` names but nobody answers at;
+- ``market.E002``: a hook setting (``MARKET_TICKER_DEMAND``, ``MARKET_STREAM_TICKERS``,
+  ``MARKET_PERIODIC_JOBS``, ``MARKET_TICK_LISTENERS``) that cannot be imported or used.
+
+Bad values of the environment variables themselves are reported by ``finally_site.checks``.
 """
 
 from urllib.parse import urlsplit, urlunsplit
@@ -8,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from django.core.checks import Error
 
-from . import config
+from . import config, hooks
 
 PING_TIMEOUT = 1.0
 
@@ -51,4 +55,14 @@ def check_redis_reachable(app_configs=None, **kwargs):
             hint="Start Redis, fix REDIS_URL, or unset it (and MARKET_FEED) to run on one process.",
             id="market.E001",
         )
+    ]
+
+
+def check_hooks(app_configs=None, **kwargs):
+    """Import every hook setting now, so a typo stops start-up instead of silently changing behaviour."""
+    return [
+        Error(
+            problem, hint="Fix the dotted path in settings (see README, 'Configuration').", id="market.E002"
+        )
+        for problem in hooks.problems()
     ]

@@ -83,6 +83,14 @@ def market_feed() -> str:
     return raw
 
 
+def market_feed_or_default() -> str:
+    """``market_feed()``, or ``"embedded"`` when it is misconfigured (reported at start-up instead)."""
+    try:
+        return market_feed()
+    except ConfigError:
+        return "embedded"
+
+
 def source_name() -> str:
     """``"massive"`` when an API key is set, else ``"simulator"`` (the factory's rule)."""
     return "massive" if massive_api_key() else "simulator"

@@ -1,6 +1,23 @@
-"""The market data source interface. ``PriceCache`` lives in ``market.cache`` and is exported here too."""
+"""The market data source interface. ``PriceCache`` lives in ``market.cache`` and is exported here too.
+
+A source writes into a ``PriceCache`` on its own schedule; it never returns prices directly. Besides
+the seed's five methods, the interface states what a source can do, with defaults here, so the feed
+never has to probe a source for them:
+
+- ``name`` and ``interval``: what ``/healthz`` reports and how freshness is judged;
+- ``running``: whether its loop is alive (the feed's watchdog restarts a source that died);
+- ``unknown_tickers()``: tracked tickers the source cannot price (Massive does not know them);
+- ``resume_from(prices)``: continue from given prices instead of start prices (the simulator);
+- ``remote``: the source stands for one that runs in another process (``MirrorSource`` follows
+  ``runfeed``); this process then does none of the owner's work (periodic jobs, owner-only tick
+  listeners), and ``tickers_changed()`` passes changes on even when the feed does not run here.
+
+``add_ticker`` of a tracked ticker and ``remove_ticker`` of an untracked one change nothing, so the
+feed can apply a change without knowing the source's current set.
+"""
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 
 from .cache import PriceCache, TickBatch
 from .models import PriceUpdate
@@ -9,15 +26,11 @@ __all__ = ["MarketDataSource", "PriceCache", "PriceUpdate", "TickBatch"]
 
 
 class MarketDataSource(ABC):
-    """Abstract interface for market data providers.
-
-    A source writes into a ``PriceCache`` on its own schedule; it never returns prices directly.
-    ``name`` ("simulator" or "massive") and ``interval`` (seconds between updates) let the stream and
-    ``/healthz`` judge freshness.
-    """
+    """Abstract interface for market data providers."""
 
     name: str = "unknown"
     interval: float = 1.0
+    remote: bool = False
 
     @abstractmethod
     async def start(self, tickers: list[str]) -> None:
@@ -38,3 +51,27 @@ class MarketDataSource(ABC):
     @abstractmethod
     def get_tickers(self) -> list[str]:
         """Return the current list of active tickers."""
+
+    # Capabilities, with what a source that says nothing about them means.
+
+    @property
+    def running(self) -> bool:
+        """True while the source's loop is alive; a source that cannot tell says True."""
+        return True
+
+    def unknown_tickers(self) -> set[str]:
+        """Tracked tickers this source cannot price (it does not know them)."""
+        return set()
+
+    def resume_from(self, prices: Mapping[str, float]) -> None:
+        """Continue these tickers from these prices (call before ``start``). Default: ignored, for a
+        source whose prices come from the market itself."""
+        return
+
+    def tickers_changed(self, tickers: Iterable[str]) -> None:
+        """The references of ``tickers`` changed while the feed does not run in this process.
+
+        Default: nothing (a feed reads the whole ticker set when it starts). A ``remote`` source
+        passes the change on to the process that runs the real source. Called from sync code.
+        """
+        return

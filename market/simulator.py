@@ -450,6 +450,15 @@ class SimulatorDataSource(MarketDataSource):
     def initial_prices(self, prices: Mapping[str, float] | None) -> None:
         self._sim.initial_prices = dict(prices or {})
 
+    def resume_from(self, prices: Mapping[str, float]) -> None:
+        """Continue from ``prices`` instead of the start prices: tickers added from now on start there,
+        tracked ones move there. Prices that are not positive numbers are ignored."""
+        usable = {ticker: price for ticker, price in prices.items() if _valid_price(price) is not None}
+        self._sim.initial_prices = {**self._sim.initial_prices, **usable}
+        for ticker, price in usable.items():
+            if ticker in self._sim:
+                self._sim.set_price(ticker, price)
+
     @property
     def running(self) -> bool:
         """True while the tick loop is alive."""

@@ -3,8 +3,6 @@
 import json
 
 import pytest
-
-from market.models import make_update
 from market.stream_protocol import (
     HISTORY_BUDGET,
     HISTORY_POINTS,
@@ -19,6 +17,8 @@ from market.stream_protocol import (
     snapshot_frame,
     status_frame,
 )
+
+from market.models import make_update
 
 
 def test_subscribe_command_normalises_tickers_and_drops_repeats():

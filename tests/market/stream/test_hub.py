@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+from market.hub import MAX_BACKLOG, StreamHub
 
 from market.cache import PriceCache
-from market.hub import MAX_BACKLOG, StreamHub
 
 TIMEOUT = 2.0
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 import redis
-
 from market.leader import LOCK_KEY
+
 from market.management.commands.runfeed import render_table
 from market.models import make_update
 from tests.support import (

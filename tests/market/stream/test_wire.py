@@ -8,9 +8,8 @@ from collections import deque
 from types import SimpleNamespace
 
 import pytest
-from twisted.internet import tcp
-
 from market.wire import direct_writer, protocol_writer, text_frame
+from twisted.internet import tcp
 
 OPEN, CLOSING = 3, 4
 

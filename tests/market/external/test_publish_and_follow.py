@@ -11,12 +11,12 @@ import pytest
 import redis
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
-
-from market import bus
 from market.bus import RemoteSource, TickFollower, TickPublisher, receive_recheck, request_recheck
-from market.feed import Feed
 from market.last_prices import FeedState, LastPriceStore, connect
 from market.leader import LeaderLock
+
+from market import bus
+from market.feed import Feed
 from market.models import make_update
 from tests import support
 from tests.support import artifacts_dir, start_redis
