@@ -1,20 +1,11 @@
-"""Ticks from ``runfeed`` to every server process, and ticker changes back, over the channel layer.
+"""``runfeed``'s side of external mode: every tick, once, to every server process.
 
-``TickPublisher`` (in ``runfeed``) sends one message per tick to the group ``market.ticks``: the
-PriceUpdates that changed, the source's name and interval, the age of its last success, and a
-``(run, seq)`` number; when a tick changed nothing it still sends one (a heartbeat), so servers can
-tell a quiet market from a dead feed. After each message it stores the prices in Redis
-(``market.last_prices``).
-
-``TickFollower`` (in each server process under ``MARKET_FEED=external``) keeps ``feed.cache`` a
-mirror of those ticks with ``cache.apply`` (runfeed's previous prices and directions are kept), so the
-trade service, pages, the stream hub and ``/healthz`` read locally, unchanged. It loads the stored
-prices when it starts and whenever it notices a gap in the sequence (messages are lost while Redis
-is away or a server is not listening), and it retries with back-off for ever.
-
-Servers ask ``runfeed`` to re-check tickers with ``request_recheck``: a message on the named channel
-``market.control`` naming tickers whose references changed. ``runfeed`` re-reads their counts from the
-database, so a duplicate or reordered message changes nothing; its periodic reconcile repairs a lost one.
+``TickPublisher`` is a tick listener of ``runfeed``'s feed. After every write to the cache it sends one
+message to the group ``TICKS_GROUP``: the PriceUpdates that changed, the source's name and interval,
+the age of its last success, and a ``(run, seq)`` number; when a tick changed nothing it still sends
+one (a heartbeat), so servers can tell a quiet market from a dead feed. Every ``KEYFRAME_INTERVAL``
+seconds, and whenever it changes, the message also carries the tracked and the unknown tickers. After
+each message it stores the prices in Redis (``market.external.last_prices``).
 """
 
 import asyncio
@@ -23,69 +14,39 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from asgiref.sync import async_to_sync
-from channels.exceptions import ChannelFull
-from channels.layers import InMemoryChannelLayer, get_channel_layer
-
-from . import config
-from .interface import MarketDataSource
+from ..listeners import TickListener
+from .control import TICK, TICKS_GROUP, describe, feed_layer
 from .last_prices import FeedState, LastPriceStore
-from .models import make_update
-from .tickers import InvalidTicker, normalize_ticker
 
 if TYPE_CHECKING:
-    from .feed import Feed
+    from ..feed import Feed
 
 logger = logging.getLogger(__name__)
 
-TICKS_GROUP = "market.ticks"
-CONTROL_CHANNEL = "market.control"
-TICK = "market.tick"
-RECHECK = "market.recheck"
-
 HEARTBEAT_MAX = 1.0  # a quiet feed still speaks at least this often (seconds)
 KEYFRAME_INTERVAL = 10.0  # the tracked and unknown tickers go out at least this often
-MEMBERSHIP_REFRESH = 2.0  # a follower re-joins the group this often (a restarted Redis forgot it)
-START_TIMEOUT = 2.0
-FORGET_MEMBER_AFTER = 30.0  # a follower silent this long (a killed server) leaves the group
-RETRY_MIN, RETRY_MAX = 0.5, 2.0
 
 
-def is_shared(layer) -> bool:
-    """False for the in-memory layer (or none), which no other process can see."""
-    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+class TickPublisher(TickListener):
+    """Publishes what changed in its feed's cache, once per tick, to every server process.
 
-
-def _first_error(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _describe(exc: BaseException) -> str:
-    exc = _first_error(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-class TickPublisher:
-    """Publishes what changed in ``feed.cache``, once per tick, to every server process.
-
-    ``attach()`` in the running loop, then run ``run_forever()``; ``may_publish`` is checked before
-    every message (``runfeed`` passes its leader lease). ``store`` keeps the last prices in Redis.
+    A tick listener: the feed starts it (its publishing task) and stops it. ``may_publish`` is checked
+    before every message (``runfeed`` passes its leader lease); ``store`` keeps the last prices in Redis.
     """
+
+    owner_only = True
 
     def __init__(
         self,
-        feed: "Feed",
         layer=None,
         store: LastPriceStore | None = None,
         may_publish: Callable[[], bool] = lambda: True,
     ):
-        self.feed = feed
-        self.layer = layer if layer is not None else get_channel_layer()
+        self.feed: Feed | None = None
+        self.layer = layer if layer is not None else feed_layer()
         self.store = store
         self.may_publish = may_publish
         self.run = uuid.uuid4().hex[:12]
@@ -103,18 +64,23 @@ class TickPublisher:
         self._wake: asyncio.Event | None = None
         self._send_failures = 0
         self._store_failures = 0
+        self._task: asyncio.Task | None = None
 
-    def attach(self) -> None:
-        """Start listening to the cache (call in the loop that will run ``run_forever``)."""
+    async def start(self, feed: "Feed") -> None:
+        """Publish ``feed``'s ticks from now on, from a task in the running loop."""
+        self.feed = feed
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
-        self.feed.cache.add_listener(self._on_write)
+        self._task = asyncio.create_task(self.run_forever(), name="runfeed-publish")
 
-    def detach(self) -> None:
-        self.feed.cache.remove_listener(self._on_write)
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
-    def _on_write(self, batch) -> None:
+    def on_tick(self, batch) -> None:
         # Runs in whichever thread wrote the cache: record, then wake the loop.
         changed = batch.changed()
         with self._changed_lock:
@@ -173,7 +139,7 @@ class TickPublisher:
             self._full = True
             self._send_failures += 1
             if self._send_failures == 1:
-                logger.warning("could not publish a tick (%s); retrying every tick", _describe(exc))
+                logger.warning("could not publish a tick (%s); retrying every tick", describe(exc))
             return False
         if self._send_failures:
             logger.info("publishing ticks again after %d failed attempts", self._send_failures)
@@ -181,7 +147,6 @@ class TickPublisher:
         self._full = False
         if send_set:
             self._sent_set, self._next_keyframe = ticker_set, now + KEYFRAME_INTERVAL
-            await self._forget_dead_followers(now)
         self.published += 1
         self.last_size = len(updates)
         if self.store is not None:
@@ -209,288 +174,13 @@ class TickPublisher:
             self._replace_store = True
             self._store_failures += 1
             if self._store_failures == 1:
-                logger.warning("could not store the last prices in Redis (%s); retrying", _describe(exc))
+                logger.warning("could not store the last prices in Redis (%s); retrying", describe(exc))
             return
         self._replace_store = False
         if self._store_failures:
             logger.info("storing the last prices in Redis again")
             self._store_failures = 0
 
-    async def _forget_dead_followers(self, now: float) -> None:
-        # Live followers re-join every MEMBERSHIP_REFRESH seconds. Without this, a killed server's
-        # channel would get every tick until channels_redis's group_expiry (a day) ends it.
-        group_key = getattr(self.layer, "_group_key", None)  # channels_redis.core's key naming
-        if self.store is None or group_key is None:
-            return
-        with contextlib.suppress(Exception):
-            await self.store.client.zremrangebyscore(group_key(TICKS_GROUP), 0, now - FORGET_MEMBER_AFTER)
-
     def _ticker_set(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(tracked, unknown): what the source tracks, and what it reported it does not know."""
-        source = self.feed.source
-        if source is None:
-            return tuple(self.feed.cache.tickers()), ()
-        unknown = getattr(source, "unknown_tickers", None)
-        return tuple(source.get_tickers()), tuple(sorted(unknown())) if unknown is not None else ()
-
-
-class RemoteSource(MarketDataSource):
-    """``runfeed``'s source as a mirror sees it: its name, interval, tracked and unknown tickers.
-
-    A mirror's ``feed.source``, so ``/healthz`` and the pages read it like a local source. It
-    produces nothing itself: prices arrive through ``TickFollower`` and ticker changes go to
-    ``runfeed`` as control messages, so starting, stopping, adding and removing do nothing here.
-    """
-
-    def __init__(self, name: str, interval: float):
-        self.name = name
-        self.interval = interval
-        self.tracked: list[str] = []
-        self.unknown: set[str] = set()
-
-    async def start(self, tickers: list[str]) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
-
-    async def add_ticker(self, ticker: str) -> None:
-        pass
-
-    async def remove_ticker(self, ticker: str) -> None:
-        pass
-
-    def get_tickers(self) -> list[str]:
-        return list(self.tracked)
-
-    def unknown_tickers(self) -> set[str]:
-        return set(self.unknown)
-
-
-class TickFollower:
-    """Keeps ``feed.cache`` a mirror of ``runfeed``'s ticks (server processes, ``MARKET_FEED=external``)."""
-
-    def __init__(self, feed: "Feed", layer=None, store: LastPriceStore | None = None):
-        self.feed = feed
-        self.layer = layer if layer is not None else get_channel_layer()
-        self._store = store
-        self._own_store: LastPriceStore | None = None  # made here, so closed here
-        self.source = RemoteSource(feed.source_name, feed.interval)
-        feed.source = self.source
-        self.run: str | None = None
-        self.seq = 0
-        self.received = 0
-        self.resyncs = 0
-        self._in_sync = False
-        self._failures = 0
-
-    @property
-    def store(self) -> LastPriceStore | None:
-        if self._store is None:
-            url = config.redis_url()
-            if url:
-                self._store = self._own_store = LastPriceStore.from_url(url)
-        return self._store
-
-    async def start(self) -> None:
-        """Load the last prices ``runfeed`` stored, so pages have prices at once. Never raises."""
-        try:
-            async with asyncio.timeout(START_TIMEOUT):
-                await self.resync()
-        except Exception as exc:
-            logger.warning(
-                "could not load the last prices from Redis (%s); following runfeed", _describe(exc)
-            )
-
-    async def follow_forever(self) -> None:
-        """Follow the ticks until cancelled, reconnecting with back-off whenever the layer fails."""
-        delay = RETRY_MIN
-        try:
-            while True:
-                received_before = self.received
-                try:
-                    await self._follow()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self._in_sync = False
-                    self._failures += 1
-                    if self._failures == 1:
-                        logger.warning(
-                            "lost runfeed's ticks (%s); reconnecting with back-off", _describe(exc)
-                        )
-                    if self.received > received_before:
-                        delay = RETRY_MIN  # it worked for a while: start the back-off afresh
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX)
-        finally:
-            if self._own_store is not None:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(1.0):
-                        await self._own_store.close()
-                self._store = self._own_store = None
-
-    async def _follow(self) -> None:
-        # The default prefix matters: channels_redis serves every process-local channel with the same
-        # prefix from one BZPOPMIN; another prefix would wait behind the consumers' blocking reads.
-        channel = await self.layer.new_channel()
-        await self.layer.group_add(TICKS_GROUP, channel)
-        try:
-            if not self._in_sync:
-                await self.resync()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._keep_membership(channel))
-                tasks.create_task(self._receive_forever(channel))
-        finally:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1.0):
-                    await self.layer.group_discard(TICKS_GROUP, channel)
-
-    async def _keep_membership(self, channel: str) -> None:
-        # Re-joining is idempotent; it also notices a Redis that went away, ending this attempt.
-        while True:
-            await asyncio.sleep(MEMBERSHIP_REFRESH)
-            await self.layer.group_add(TICKS_GROUP, channel)
-
-    async def _receive_forever(self, channel: str) -> None:
-        while True:
-            message = await self.layer.receive(channel)
-            await self.handle(message)
-
-    async def handle(self, message: dict) -> None:
-        """Apply one tick message (duplicates and late copies are ignored; a gap triggers a resync)."""
-        if message.get("type") != TICK:
-            return
-        run, seq = message.get("run"), message.get("seq")
-        if not isinstance(run, str) or not isinstance(seq, int):
-            return
-        if run == self.run and seq <= self.seq:
-            return
-        if self._failures:
-            logger.info("following runfeed's ticks again")
-            self._failures = 0
-        self.received += 1
-        if not (run == self.run and seq == self.seq + 1) and not message.get("full"):
-            try:
-                await self.resync()
-            except Exception as exc:
-                logger.warning("missed ticks and could not reload prices (%s)", _describe(exc))
-            if run == self.run and seq <= self.seq:
-                return  # the stored prices were already newer than this message
-        self.run, self.seq = run, seq
-        self._apply(message)
-
-    def _apply(self, message: dict) -> None:
-        cache = self.feed.cache
-        try:
-            updates = [
-                make_update(t, float(p), float(prev), float(ts)) for t, p, prev, ts in message["updates"]
-            ]
-            interval = float(message["interval"])
-            source = str(message["source"])
-        except (KeyError, TypeError, ValueError):
-            logger.warning("ignored a malformed tick message (seq %s)", message.get("seq"))
-            return
-        if updates:
-            cache.apply(updates)
-        tracked, unknown = message.get("tracked"), message.get("unknown")
-        if isinstance(tracked, list):
-            self.source.tracked = [ticker for ticker in tracked if isinstance(ticker, str)]
-            keep = set(self.source.tracked)
-            for ticker in cache.tickers():
-                if ticker not in keep:
-                    cache.remove(ticker)
-        if isinstance(unknown, list):
-            self.source.unknown = {ticker for ticker in unknown if isinstance(ticker, str)}
-        self._describe_source(source, interval)
-        age = message.get("age")
-        if isinstance(age, int | float):
-            cache.mark_success(time.time() - max(0.0, float(age)))
-
-    def _describe_source(self, name: str, interval: float) -> None:
-        self.feed.source_name = self.source.name = name
-        self.feed.interval = self.source.interval = interval
-
-    async def resync(self) -> None:
-        """Load the prices ``runfeed`` stored in Redis (newer ones than the mirror's only)."""
-        store = self.store
-        if store is None:
-            return
-        prices, state = await store.load()
-        tracked = await store.tickers()
-        self.resyncs += 1
-        cache = self.feed.cache
-        current = cache.get_many(prices)
-        fresh = [
-            update
-            for ticker, update in prices.items()
-            if ticker not in current or update.timestamp > current[ticker].timestamp
-        ]
-        last_success = cache.last_success
-        if fresh:
-            cache.apply(fresh)
-        if state is not None:
-            if not (state.run == self.run and state.seq < self.seq):
-                self.run, self.seq = state.run, state.seq
-            self._describe_source(state.source, state.interval)
-            self.source.unknown = set(state.unknown)
-            if tracked:
-                self.source.tracked = sorted(tracked)
-            # Freshness is runfeed's, not the time of this read: a dead feed's prices stay stale.
-            newest = max(filter(None, (state.last_success, last_success)), default=None)
-            if newest is not None:
-                cache.mark_success(newest)
-        self._in_sync = True
-
-
-def _valid_tickers(raw: Iterable) -> list[str]:
-    tickers = set()
-    for item in raw:
-        with contextlib.suppress(InvalidTicker):
-            tickers.add(normalize_ticker(item))
-    return sorted(tickers)
-
-
-async def request_recheck(tickers: Iterable[str], layer=None) -> bool:
-    """Ask ``runfeed`` to re-check these tickers' references. Never raises; False when not sent."""
-    tickers = _valid_tickers(tickers)
-    layer = layer if layer is not None else get_channel_layer()
-    if not tickers or layer is None:
-        return False
-    try:
-        await layer.send(CONTROL_CHANNEL, {"type": RECHECK, "tickers": tickers})
-    except ChannelFull:
-        logger.warning("runfeed is not reading its control channel; its reconcile will pick up %s", tickers)
-        return False
-    except Exception as exc:
-        logger.warning(
-            "could not ask runfeed to re-check %s (%s); its reconcile will", tickers, _describe(exc)
-        )
-        return False
-    return True
-
-
-_background: set[asyncio.Task] = set()
-
-
-def request_recheck_soon(tickers: Iterable[str]) -> None:
-    """``request_recheck`` from sync code in any thread (e.g. a commit in ``manage.py shell``)."""
-    tickers = list(tickers)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(request_recheck)(tickers)
-        return
-    task = loop.create_task(request_recheck(tickers))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-async def receive_recheck(layer) -> list[str]:
-    """Wait for the next control message (``runfeed``) and return the valid tickers it names."""
-    while True:
-        message = await layer.receive(CONTROL_CHANNEL)
-        raw = message.get("tickers") if message.get("type") == RECHECK else None
-        if isinstance(raw, list):
-            return _valid_tickers(raw[:100_000])
-        logger.warning("ignored a malformed control message: %r", str(message)[:200])
+        """(tracked, unknown): what the feed tracks, and what its source reported it does not know."""
+        return tuple(self.feed.tracked_tickers()), tuple(sorted(self.feed.unknown_tickers()))

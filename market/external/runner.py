@@ -1,10 +1,12 @@
 """What ``manage.py runfeed`` does, without the terminal: lead, run the source, publish its ticks.
 
-``FeedRunner.run(stop)`` waits for the leader lock (``market.leader``), then runs a ``Feed`` in owner
-mode (the same ticker-set logic as an embedded server: the default ten plus every referenced ticker,
-re-checked on control messages and reconciled periodically, plus the periodic jobs), resumed from
-the last prices stored in Redis, and publishes every tick with ``market.bus.TickPublisher``. If it
-loses the lock it stops the source and waits again. Progress is reported through ``say(line)``.
+``FeedRunner.run(stop)`` waits for the leader lock (``market.external.leader``), then runs a ``Feed``
+on the producing source (``market.factory.create_producing_source``: whatever ``MARKET_FEED`` says,
+runfeed is the owner), with the same ticker-set logic as an embedded server (the default ten plus
+every referenced ticker, re-checked on control messages and reconciled periodically), the periodic
+jobs and the owner's tick listeners, resumed from the last prices stored in Redis, and with a
+``TickPublisher`` among its tick listeners. If it loses the lock it stops the feed and waits again.
+Progress is reported through ``say(line)``.
 """
 
 import asyncio
@@ -12,14 +14,14 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from channels.layers import get_channel_layer
-
-from . import config
-from .bus import TickPublisher, is_shared, receive_recheck
-from .feed import Feed, reset_feed
+from .. import config, demand
+from ..factory import create_producing_source
+from ..feed import Feed, reset_feed
+from ..seed_prices import DEFAULT_TICKERS
+from .control import describe, feed_layer, is_shared, receive_recheck
 from .last_prices import LastPriceStore, connect
 from .leader import DEFAULT_TTL, RENEW_INTERVAL, LeaderLock
-from .seed_prices import DEFAULT_TICKERS
+from .publisher import TickPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,6 @@ IN_MEMORY_WARNING = (
     "warning: the channel layer is in-memory (REDIS_URL is not set), so no server process can see "
     "these ticks. Set REDIS_URL here and on the servers, and MARKET_FEED=external on the servers."
 )
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
@@ -61,7 +59,7 @@ class FeedRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: lead when the lock is free, wait while another process leads."""
-        self.layer = get_channel_layer()
+        self.layer = feed_layer()
         if not is_shared(self.layer):
             self.say(IN_MEMORY_WARNING)
         elif config.market_feed() != "external":
@@ -99,7 +97,7 @@ class FeedRunner:
                 holder = await lock.holder()
             except Exception as exc:
                 if not redis_down:
-                    self.say(f"waiting for Redis at REDIS_URL ({_describe(exc)}); retrying every second")
+                    self.say(f"waiting for Redis at REDIS_URL ({describe(exc)}); retrying every second")
                     redis_down = True
             else:
                 redis_down = False
@@ -119,20 +117,19 @@ class FeedRunner:
             try:
                 last, state = await store.load()
             except Exception as exc:
-                self.say(f"could not read the last prices from Redis ({_describe(exc)}); starting afresh")
+                self.say(f"could not read the last prices from Redis ({describe(exc)}); starting afresh")
+        publisher = TickPublisher(self.layer, store, may_publish=lock.held if lock else lambda: True)
         # The process's own feed: periodic jobs and anything else reading get_feed() see these prices.
-        feed = reset_feed(Feed(role="owner"))
+        feed = reset_feed(Feed(source_factory=create_producing_source, listeners=[publisher]))
         if self.reconcile_interval is not None:
             feed.reconcile_interval = self.reconcile_interval
-        tickers = await self._start_tickers(feed, store)
+        tickers = await self._start_tickers(store)
         resumed = {ticker: update for ticker, update in last.items() if ticker in tickers}
         if resumed:
             # Servers and this cache continue from the last published prices (previous price included).
             feed.cache.apply(resumed.values())
             if state is not None and state.last_success is not None:
                 feed.cache.mark_success(state.last_success)
-        publisher = TickPublisher(feed, self.layer, store, may_publish=lock.held if lock else lambda: True)
-        publisher.attach()
         self.feed, self.publisher = feed, publisher
         tasks: list[asyncio.Task] = []
         try:
@@ -143,10 +140,7 @@ class FeedRunner:
                 f"{len(tickers)} tickers"
                 + (f", resumed from {len(resumed)} stored prices" if resumed else "")
             )
-            tasks = [
-                asyncio.create_task(publisher.run_forever(), name="runfeed-publish"),
-                asyncio.create_task(self._follow_control(feed), name="runfeed-control"),
-            ]
+            tasks = [asyncio.create_task(self._follow_control(feed), name="runfeed-control")]
             ending = [asyncio.create_task(stop.wait(), name="runfeed-stop")]
             if lock is not None:
                 ending.append(asyncio.create_task(self._keep_lock(lock), name="runfeed-lock"))
@@ -164,20 +158,19 @@ class FeedRunner:
                 _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
                 if stuck:
                     logger.warning("%d runfeed tasks did not stop in time: %s", len(stuck), stuck)
-            publisher.detach()
             await feed.stop()
 
-    async def _start_tickers(self, feed: Feed, store: LastPriceStore | None) -> set[str]:
+    async def _start_tickers(self, store: LastPriceStore | None) -> set[str]:
         try:
             # The very rule an embedded server applies: the default ten plus every referenced ticker.
-            return await feed._wanted_tickers()
+            return await demand.wanted_tickers()
         except Exception as exc:
             remembered: set[str] = set()
             if store is not None:
                 with contextlib.suppress(Exception):
                     remembered = await store.tickers()
             self.say(
-                f"could not read the tickers from the database ({_describe(exc)}); starting with the "
+                f"could not read the tickers from the database ({describe(exc)}); starting with the "
                 f"{len(remembered)} tickers tracked last time and the defaults; the reconcile retries"
             )
             return remembered | set(DEFAULT_TICKERS)
@@ -192,7 +185,7 @@ class FeedRunner:
             except Exception as exc:
                 failures += 1
                 if failures == 1:
-                    logger.warning("cannot read control messages (%s); retrying", _describe(exc))
+                    logger.warning("cannot read control messages (%s); retrying", describe(exc))
                 await asyncio.sleep(min(RENEW_INTERVAL * failures, 5.0))
                 continue
             failures = 0
@@ -211,7 +204,7 @@ class FeedRunner:
                 failures += 1
                 if failures == 1:
                     self.say(
-                        f"cannot reach Redis to renew the lock ({_describe(exc)}); "
+                        f"cannot reach Redis to renew the lock ({describe(exc)}); "
                         "not publishing until it is back"
                     )
                 continue

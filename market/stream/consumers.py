@@ -11,9 +11,9 @@ import logging
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .feed import get_feed
-from .stream import astream_tickers_for, user_group
-from .stream_protocol import (
+from .events import astream_tickers_for, user_group
+from .hub import get_hub
+from .protocol import (
     ProtocolError,
     Subscription,
     error_frame,
@@ -36,7 +36,7 @@ class PriceStreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         await self.accept()
-        self.hub = get_feed().hub
+        self.hub = get_hub()
         self.user = self.scope.get("user")
         self.subscription = Subscription(await astream_tickers_for(self.user))
         if self.user is not None and self.user.is_authenticated and self.channel_layer is not None:

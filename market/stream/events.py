@@ -1,5 +1,7 @@
 """What the price stream needs from outside the market layer: default subscriptions and user events.
 
+(``MARKET_STREAM_TICKERS``: see ``market.hooks``.)
+
 ``notify_user(user_id, payload)`` is the rare path: a frame for every open stream socket of one user,
 in every server process, through a channel-layer group per user. Ticks never go this way.
 """
@@ -10,11 +12,10 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
-from django.utils.module_loading import import_string
 
-from .seed_prices import DEFAULT_TICKERS
-from .tickers import InvalidTicker, normalize_ticker
+from .. import hooks
+from ..seed_prices import DEFAULT_TICKERS
+from ..tickers import InvalidTicker, normalize_ticker
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +71,15 @@ def stream_tickers_for(user) -> list[str]:
     Asks the hook ``settings.MARKET_STREAM_TICKERS`` (the user's watchlist and position tickers); if the
     hook fails, the default ten, so a database hiccup never refuses a connection.
     """
-    path = getattr(settings, "MARKET_STREAM_TICKERS", None)
-    if not path:
+    hook = hooks.stream_tickers()
+    if hook is None:
         return list(DEFAULT_TICKERS)
     if user is None:
         from django.contrib.auth.models import AnonymousUser
 
         user = AnonymousUser()
     try:
-        raw = import_string(path)(user)
+        raw = hook(user)
     except Exception:
         logger.exception("MARKET_STREAM_TICKERS hook failed; streaming the default tickers")
         return list(DEFAULT_TICKERS)

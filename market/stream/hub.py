@@ -1,7 +1,8 @@
 """The stream hub: fans each tick out to this process's price-stream sockets, in-process.
 
-One hub per feed (``feed.hub``). It listens to the feed's ``PriceCache``; a write schedules one
-fan-out on the event loop, and writes that arrive before it runs are merged into it
+One hub per process (``get_hub()``), for this process's feed. It listens to the feed's
+``PriceCache``; a write schedules one fan-out on the event loop, and writes that arrive before it runs
+are merged into it
 (``TickBatch.merge``), so a burst costs one fan-out. The fan-out groups sockets by their subscribed
 set, reads the changed prices once and builds each group's frame once. Ticks never cross the
 channel layer here.
@@ -29,9 +30,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from .cache import PriceCache, TickBatch
-from .stream_protocol import history_points, price_entry, prices_frame, snapshot_frame, status_frame
-from .wire import FrameWriter, text_frame
+from ..cache import PriceCache, TickBatch
+from ..feed import get_feed
+from .protocol import history_points, price_entry, prices_frame, snapshot_frame, status_frame
+from .wire import FALLBACK, FrameWriter, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +102,9 @@ class StreamHub:
         """Register a socket following ``tickers``; ``send(text)`` must send one text frame.
 
         ``write(frame_bytes)``, when given, writes a ready-made WebSocket frame synchronously and
-        returns True, False when the socket is gone, or None when it holds the frame back because
-        the client is not reading (``market.wire.direct_writer``); ticks then use it instead of
-        ``send``. ``on_drop`` is called
+        returns True, False when the socket is gone, None when it holds the frame back because the
+        client is not reading, or ``FALLBACK`` when the frame must go through ``send`` this time
+        (``market.stream.wire.direct_writer``); ticks then use it instead of ``send``. ``on_drop`` is called
         if the hub gives up on the socket (its send failed or it fell too far behind), so the caller
         can close it. Call from the event loop.
         """
@@ -260,15 +262,18 @@ class StreamHub:
                         continue
                     if frame is None:
                         frame = text_frame(text.encode())
-                    self._write(subscriber, frame, changed)
+                    self._write(subscriber, frame, text, changed)
                 else:
                     self._start(subscriber, text)
 
     # Sending
 
-    def _write(self, subscriber: Subscriber, frame: bytes, changed: Iterable[str]) -> bool:
+    def _write(self, subscriber: Subscriber, frame: bytes, text: str, changed: Iterable[str]) -> bool:
         """Write a ready-made frame (daphne's fast path); remember ``changed`` if it was held back."""
         outcome = subscriber.write(frame)
+        if outcome == FALLBACK:
+            self._start(subscriber, text)  # behind what autobahn holds, through ASGI send
+            return True
         if outcome:
             self.frames_sent += 1
             return True
@@ -286,7 +291,7 @@ class StreamHub:
             subscriber.dirty.clear()
             return
         text = prices_frame(price_entry(update) for update in updates.values())
-        if self._write(subscriber, text_frame(text.encode()), changed):
+        if self._write(subscriber, text_frame(text.encode()), text, changed):
             subscriber.dirty.clear()
 
     def _start(self, subscriber: Subscriber, text: str) -> None:
@@ -381,3 +386,19 @@ class _Resumed:
                     to_yield = coroutine.send(sent)
                 except StopIteration as stop:
                     return stop.value
+
+
+_hub: StreamHub | None = None
+
+
+def get_hub() -> StreamHub:
+    """This process's stream hub, fanning out the ticks of this process's feed (``get_feed()``).
+
+    Made on first use; a new one when the feed was replaced (``reset_feed``, in tests and ``runfeed``).
+    Call from the event loop that serves the sockets.
+    """
+    global _hub
+    feed = get_feed()
+    if _hub is None or _hub.cache is not feed.cache:
+        _hub = StreamHub(feed.cache, feed.health)
+    return _hub

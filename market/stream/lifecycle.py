@@ -15,7 +15,7 @@ import time
 
 from django.conf import settings
 
-from .feed import Feed, get_feed
+from ..feed import Feed, get_feed
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,17 @@ for writability, wait a loop turn, send, unregister): measured, about three quar
 CPU per message and most of the tick-to-client latency with 1,000 sockets.
 
 ``direct_writer(server_send)`` recognises daphne's own ASGI ``send`` for a WebSocket and returns a
-function that writes a frame: straight to the socket when nothing is waiting in Twisted's or
-autobahn's buffers (so order on the wire is kept), else through the transport. For any other server
-(uvicorn, the test communicator, TLS) it returns None and the hub uses ASGI ``send``.
+function that writes a frame: straight to the socket when nothing is waiting in Twisted's buffer,
+else appended to that buffer (so order on the wire is kept). While autobahn itself holds frames it is
+still sending in pieces (its ``send_queue``: daphne never asks for that today, but autobahn may), the
+writer answers ``FALLBACK`` and the hub sends that frame through ASGI ``send``, i.e. through autobahn,
+behind what it holds. For any other server (uvicorn, the test communicator, TLS) ``direct_writer``
+returns None and the hub always uses ASGI ``send``.
+
+This is the one place that reads a private attribute of a third-party package (Twisted's
+``_tempDataLen``, with its ``dataBuffer`` and ``offset``): feature-detected (a missing attribute means
+the slow path, with a warning), switchable (``settings.MARKET_STREAM_FAST_PATH = False``), pinned
+(Twisted and autobahn in requirements.txt) and tested against the real packages.
 
 A client that stops reading fills its kernel buffer, then Twisted's; once more than ``MAX_UNSENT``
 bytes wait there, the writer refuses further frames (returns None) and the hub keeps only which
@@ -27,8 +35,9 @@ logger = logging.getLogger(__name__)
 SERVER_SEND = "finally.server_send"  # scope key: the server's own ``send`` (see ``KeepServerSend``)
 
 MAX_UNSENT = 256 * 1024  # bytes waiting in Twisted for one socket before its ticks are held back
+FALLBACK = "fallback"  # a writer's answer: send this frame through ASGI ``send`` instead
 
-FrameWriter = Callable[[bytes], bool | None]
+FrameWriter = Callable[[bytes], bool | str | None]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -86,13 +95,16 @@ def protocol_writer(protocol) -> FrameWriter | None:
         return None
     open_state = protocol.STATE_OPEN
 
-    def write(frame: bytes) -> bool | None:
+    def write(frame: bytes) -> bool | str | None:
         """Write ``frame``: True when written, False when the socket is gone (forget it), None when
-        too much is still unsent (not written: send the latest state later)."""
+        too much is still unsent (not written: send the latest state later), ``FALLBACK`` when
+        autobahn holds frames of its own (not written: send it through ASGI)."""
         if protocol.state != open_state or not transport.connected or transport.disconnecting:
             return False
+        if protocol.send_queue:
+            return FALLBACK
         unsent = transport._tempDataLen + len(transport.dataBuffer) - transport.offset
-        if unsent or protocol.send_queue:
+        if unsent:
             if unsent > MAX_UNSENT:
                 return None
             transport.write(frame)  # bytes are queued already: keep the order

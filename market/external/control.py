@@ -1,0 +1,104 @@
+"""What crosses the channel layer between ``runfeed`` and the server processes, and how.
+
+- Ticks: ``runfeed``'s ``TickPublisher`` sends one ``TICK`` message per tick to the group
+  ``TICKS_GROUP``; each server's ``MirrorSource`` is in that group (``market.external.mirror``).
+- Re-checks: servers ask ``runfeed`` to re-read the references of some tickers with a ``RECHECK``
+  message on the named channel ``CONTROL_CHANNEL`` (``request_recheck``). ``runfeed`` re-reads their
+  counts from the database, so a duplicate or reordered message changes nothing and its periodic
+  reconcile repairs a lost one.
+
+Both use the channel layer ``LAYER_ALIAS`` ("market" in ``CHANNEL_LAYERS``, channels-redis on the same
+Redis as the default layer): a layer of its own, whose ``group_expiry`` is short, so a killed server
+that stopped re-joining the tick group (followers re-join every few seconds) drops out of it within
+``group_expiry`` seconds instead of getting every tick for a day.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from ..tickers import InvalidTicker, normalize_ticker
+
+logger = logging.getLogger("market.external")
+
+LAYER_ALIAS = "market"
+GROUP_EXPIRY = 30  # seconds; a follower re-joins every MEMBERSHIP_REFRESH seconds (mirror.py)
+TICKS_GROUP = "market.ticks"
+CONTROL_CHANNEL = "market.control"
+TICK = "market.tick"
+RECHECK = "market.recheck"
+
+
+def feed_layer():
+    """The channel layer that carries ticks and re-checks."""
+    return get_channel_layer(LAYER_ALIAS)
+
+
+def is_shared(layer) -> bool:
+    """False for the in-memory layer (or none), which no other process can see."""
+    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming an error (the first of an exception group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def valid_tickers(raw: Iterable) -> list[str]:
+    tickers = set()
+    for item in raw:
+        with contextlib.suppress(InvalidTicker):
+            tickers.add(normalize_ticker(item))
+    return sorted(tickers)
+
+
+async def request_recheck(tickers: Iterable[str], layer=None) -> bool:
+    """Ask ``runfeed`` to re-check these tickers' references. Never raises; False when not sent."""
+    tickers = valid_tickers(tickers)
+    layer = layer if layer is not None else feed_layer()
+    if not tickers or layer is None:
+        return False
+    try:
+        await layer.send(CONTROL_CHANNEL, {"type": RECHECK, "tickers": tickers})
+    except ChannelFull:
+        logger.warning("runfeed is not reading its control channel; its reconcile will pick up %s", tickers)
+        return False
+    except Exception as exc:
+        logger.warning(
+            "could not ask runfeed to re-check %s (%s); its reconcile will", tickers, describe(exc)
+        )
+        return False
+    return True
+
+
+_background: set[asyncio.Task] = set()
+
+
+def request_recheck_soon(tickers: Iterable[str], layer=None) -> None:
+    """``request_recheck`` from sync code in any thread (e.g. a commit in ``manage.py shell``)."""
+    tickers = list(tickers)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(request_recheck)(tickers, layer)
+        return
+    task = loop.create_task(request_recheck(tickers, layer))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def receive_recheck(layer) -> list[str]:
+    """Wait for the next control message (``runfeed``) and return the valid tickers it names."""
+    while True:
+        message = await layer.receive(CONTROL_CHANNEL)
+        raw = message.get("tickers") if message.get("type") == RECHECK else None
+        if isinstance(raw, list):
+            return valid_tickers(raw[:100_000])
+        logger.warning("ignored a malformed control message: %r", str(message)[:200])
