@@ -63,27 +63,30 @@ class MassiveInvalidResponse(MassiveError):
     """Massive answered 200 with a body that is not a snapshot (garbage, or an error in JSON)."""
 
 
-class _StatusCheckingPool:
-    """Delegates to the client's urllib3 pool manager, turning a non-200 answer into ``MassiveHTTPError``.
+class NoRetryStatusError(urllib3.util.Retry):
+    """urllib3 retry policy of the Massive client: never retry, and raise ``MassiveHTTPError`` for any
+    answer other than 200, with its status and ``Retry-After``.
 
-    massive's own ``BadResponse`` keeps only the body; back-off needs the status and ``Retry-After``.
+    massive's own ``BadResponse`` keeps only the body, and back-off needs the status and the header:
+    urllib3 hands every response to its retry policy (``is_retry``, then ``increment``) before massive
+    sees it, and massive passes ``connection_pool_kw={"retries": ...}`` to its pool manager as
+    documented, so nothing of the client itself is replaced. Connection errors surface as themselves,
+    as with ``retries=False``.
     """
 
-    def __init__(self, pool: urllib3.PoolManager):
-        self._pool = pool
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        return status_code != 200
 
-    def request(self, method: str, url: str, **kwargs):
-        response = self._pool.request(method, url, **kwargs)
-        if response.status != 200:
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if error is not None:
+            raise error.with_traceback(_stacktrace)
+        if response is not None:
             raise MassiveHTTPError(
                 response.status,
                 response.data.decode("utf-8", errors="replace"),
                 parse_retry_after(response.headers.get("Retry-After")),
             )
-        return response
-
-    def __getattr__(self, name: str):
-        return getattr(self._pool, name)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 class MassiveDataSource(MarketDataSource):
@@ -128,10 +131,8 @@ class MassiveDataSource(MarketDataSource):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             retries=0,
-            # retries=False: no retry, no redirect, and the error itself (not MaxRetryError) surfaces.
-            connection_pool_kw={"retries": False},
+            connection_pool_kw={"retries": NoRetryStatusError(total=0, redirect=False)},
         )
-        self._client.client = _StatusCheckingPool(self._client.client)
         self._tickers: list[str] = []
         self._task: asyncio.Task | None = None
         # What was last written per ticker, (price, trade timestamp or None for a close): an unchanged
