@@ -23,13 +23,16 @@ if settings.CONFIG_PROBLEMS:
         print(f"finally: configuration error: {problem}", file=sys.stderr)
     raise SystemExit(2)
 
+from market import hooks  # noqa: E402
 from market.checks import redis_problem  # noqa: E402
 
-if problem := redis_problem():
-    # Same for a Redis that REDIS_URL names but that does not answer (the system check's message).
-    print(f"finally: configuration error: {problem}", file=sys.stderr)
+# Same for a hook setting that cannot be imported, and a Redis that REDIS_URL names but that does not
+# answer (the system checks' messages).
+if problems := [*hooks.problems(), *filter(None, [redis_problem()])]:
+    for problem in problems:
+        print(f"finally: configuration error: {problem}", file=sys.stderr)
     raise SystemExit(2)
 
-from market.routing import build_application  # noqa: E402
+from market.stream.routing import build_application  # noqa: E402
 
 application = build_application(django_asgi_app)

@@ -136,21 +136,33 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
+# "default" carries user events to stream sockets; "market" carries runfeed's ticks and re-checks
+# (market.external.control): its short group_expiry drops a killed server from the tick group.
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
-        }
+        },
+        "market": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10, "group_expiry": 30},
+        },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        "market": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+    }
 
-# Hooks through which the market app learns what the portfolio app needs, without importing it.
+# Hooks through which the market app learns what the portfolio app needs, without importing it
+# (market.hooks; each is imported at start-up by a system check, so a typo stops start-up).
 MARKET_TICKER_DEMAND = "portfolio.selectors.ticker_demand"
 MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
 # (dotted path, seconds): run by the process that owns the source, once per deployment.
 MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
+# Factories of tick listeners (market.listeners.TickListener) the feed starts with its source.
+MARKET_TICK_LISTENERS: list[str] = []
 # Portfolio value snapshots (every 30 s) older than this are deleted, so the table stays bounded.
 PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
@@ -174,11 +186,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"stale_healthz": {"()": "market.logs.StaleHealthzFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         # Replaces Django's own console handler on "django" (records reach the root handler instead).
         "django": {"level": "INFO"},
+        # A stale /healthz answers 503 by design: not a server error to log on every probe.
+        "django.request": {"filters": ["stale_healthz"]},
         "market": {"level": _market_log_level},
         "portfolio": {"level": "INFO"},
     },

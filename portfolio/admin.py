@@ -6,7 +6,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
 
-from market.feed import get_feed
+from market import prices as market_prices
 
 from . import services
 from .forms import WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
@@ -21,7 +21,7 @@ def live_price_of(ticker: str | None):
     """The cached price of ``ticker`` as a Decimal, or None."""
     if not ticker:
         return None
-    price = get_feed().cache.get_price(ticker)
+    price = market_prices.price(ticker)
     return None if price is None else price_from_float(price)
 
 

@@ -1,6 +1,6 @@
 """What the portfolio app tells a user's open price-stream sockets after a change commits.
 
-Frames (sent through ``market.stream.notify_user``; best effort, never raising):
+Frames (sent through ``market.stream.events.notify_user``; best effort, never raising):
 
 - ``{"type": "watchlist", "name": ..., "tickers": [...]}`` after the default watchlist changes
   (entries added or removed, renamed, another list made the default): the dashboard redraws its rows;
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def notify_user(user_id: int, payload: dict) -> None:
     """Hand ``payload`` to the stream, tolerating a stream module that is missing or failing."""
     try:
-        from market.stream import notify_user as stream_notify_user
+        from market.stream.events import notify_user as stream_notify_user
     except ImportError:
         return
     try:

@@ -2,7 +2,7 @@
 
 Selectors that need a user's portfolio or default watchlist create them on first use
 (``services.ensure_user_setup``), so every user has both however the user was made.
-Money is Decimal; prices read from the feed's cache are converted with ``money.price_from_float``.
+Money is Decimal; live prices come from ``market.prices`` and are valued by ``portfolio.valuation``.
 """
 
 from collections import Counter
@@ -11,12 +11,12 @@ from decimal import Decimal
 
 from django.db.models import Count
 
-from market.feed import get_feed
+from market import prices as market_prices
 from market.seed_prices import DEFAULT_TICKERS
 
 from . import services
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
-from .money import percent_change, price_from_float, value_in_cents
+from .valuation import value_position
 
 # Keeps each IN (...) well below every backend's limit on query parameters.
 _DEMAND_CHUNK = 500
@@ -99,10 +99,9 @@ def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
     does not know the ticker), and with ``history > 0`` its last ``history`` ``[timestamp, price]``
     points. Prices are floats, as in the price stream."""
     tickers = list(tickers)
-    feed = get_feed()
-    updates = feed.cache.get_many(tickers)
-    histories = feed.cache.histories(tickers, limit=history) if history > 0 else {}
-    unknown = feed.unknown_tickers()
+    updates = market_prices.latest_many(tickers)
+    histories = market_prices.histories(tickers, limit=history) if history > 0 else {}
+    unknown = market_prices.unknown_tickers()
     rows = []
     for ticker in tickers:
         update = updates.get(ticker)
@@ -143,29 +142,23 @@ def portfolio_summary(user) -> dict:
     """
     portfolio = portfolio_for(user)
     positions = list(Position.objects.filter(portfolio=portfolio).order_by("ticker"))
-    updates = get_feed().cache.get_many([p.ticker for p in positions])
+    updates = market_prices.latest_many([p.ticker for p in positions])
     rows = []
     positions_value = Decimal("0.00")
     for position in positions:
-        cost_basis = value_in_cents(position.quantity, position.avg_cost)
         update = updates.get(position.ticker)
-        price = market_value = unrealized_pnl = unrealized_pnl_percent = None
-        if update is not None:
-            price = price_from_float(update.price)
-            market_value = value_in_cents(position.quantity, price)
-            unrealized_pnl = market_value - cost_basis
-            unrealized_pnl_percent = percent_change(price, position.avg_cost)
-        positions_value += market_value if market_value is not None else cost_basis
+        value = value_position(position.quantity, position.avg_cost, update.price if update else None)
+        positions_value += value.counted
         rows.append(
             {
                 "ticker": position.ticker,
                 "quantity": position.quantity,
                 "avg_cost": position.avg_cost,
-                "cost_basis": cost_basis,
-                "price": price,
-                "market_value": market_value,
-                "unrealized_pnl": unrealized_pnl,
-                "unrealized_pnl_percent": unrealized_pnl_percent,
+                "cost_basis": value.cost_basis,
+                "price": value.price,
+                "market_value": value.market_value,
+                "unrealized_pnl": value.unrealized_pnl,
+                "unrealized_pnl_percent": value.unrealized_pnl_percent,
             }
         )
     return {

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from market.feed import get_feed
+from market import prices as market_prices
 from market.seed_prices import DEFAULT_TICKERS
 from market.tickers import InvalidTicker, normalize_ticker
 
@@ -45,6 +45,7 @@ from .money import (
     value_in_cents,
     weighted_average,
 )
+from .valuation import portfolio_value
 
 logger = logging.getLogger(__name__)
 
@@ -196,10 +197,9 @@ def remove_from_watchlist(watchlist: Watchlist, ticker) -> bool:
 
 def current_price(ticker: str) -> Decimal:
     """The price a market order for ``ticker`` fills at now; ``TradeRefused`` when there is no live one."""
-    feed = get_feed()
-    if feed.is_stale():
+    if not market_prices.is_live():
         raise TradeRefused("No live prices right now (the market data feed is stale); try again shortly.")
-    price = feed.cache.get_price(ticker)
+    price = market_prices.price(ticker)
     if price is None:
         raise TradeRefused(f"No live price for {ticker} yet; add it to a watchlist and try again shortly.")
     if not math.isfinite(price) or not 0 < price <= MAX_PRICE:
@@ -296,19 +296,14 @@ def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
 # Value over time
 
 
-def _portfolio_value(cash: Decimal, positions, prices: dict[str, float]) -> Decimal:
-    """Cash plus each position at its live price (at its average cost when it has none)."""
-    total = cash
-    for position in positions:
-        price = prices.get(position.ticker)
-        unit = price_from_float(price) if price is not None else position.avg_cost
-        total += value_in_cents(position.quantity, unit)
-    # Only a runaway simulated price could pass this; the snapshot must still fit its column.
-    return min(total, MAX_MONEY)
+def _snapshot_value(cash: Decimal, positions, prices: dict[str, float]) -> Decimal:
+    """The portfolio's value (``portfolio.valuation``), capped so the snapshot fits its column."""
+    # Only a runaway simulated price could pass the cap.
+    return min(portfolio_value(cash, positions, prices), MAX_MONEY)
 
 
 def _live_prices(tickers) -> dict[str, float]:
-    return {ticker: update.price for ticker, update in get_feed().cache.get_many(tickers).items()}
+    return {ticker: update.price for ticker, update in market_prices.latest_many(tickers).items()}
 
 
 def _record_snapshot_after_trade(portfolio: Portfolio) -> None:
@@ -316,7 +311,7 @@ def _record_snapshot_after_trade(portfolio: Portfolio) -> None:
     prices = _live_prices({p.ticker for p in positions})
     PortfolioSnapshot.objects.create(
         portfolio=portfolio,
-        total_value=_portfolio_value(portfolio.cash, positions, prices),
+        total_value=_snapshot_value(portfolio.cash, positions, prices),
         cash=portfolio.cash,
     )
 
@@ -327,7 +322,7 @@ def record_value_snapshots() -> int:
     Run every 30 s by the process that owns the feed (``settings.MARKET_PERIODIC_JOBS``).
     Returns the number of snapshots recorded.
     """
-    if get_feed().is_stale():
+    if not market_prices.is_live():
         logger.debug("value snapshots skipped: prices are stale")
         return 0
     portfolios = list(Portfolio.objects.prefetch_related("positions"))
@@ -337,7 +332,7 @@ def record_value_snapshots() -> int:
         PortfolioSnapshot(
             portfolio=portfolio,
             recorded_at=now,
-            total_value=_portfolio_value(portfolio.cash, portfolio.positions.all(), prices),
+            total_value=_snapshot_value(portfolio.cash, portfolio.positions.all(), prices),
             cash=portfolio.cash,
         )
         for portfolio in portfolios

@@ -9,7 +9,7 @@ from functools import partial
 
 from django.db import transaction
 
-from market.feed import get_feed
+from market import demand
 
 from . import events, services
 
@@ -20,12 +20,8 @@ def set_up_new_user(sender, instance, created, raw=False, **kwargs):
         services.ensure_user_setup(instance)
 
 
-def _tickers_changed(ticker: str) -> None:
-    get_feed().tickers_changed([ticker])
-
-
 def _ticker_reference_changed(ticker: str) -> None:
-    transaction.on_commit(partial(_tickers_changed, ticker), robust=True)
+    transaction.on_commit(partial(demand.tickers_changed, [ticker]), robust=True)
 
 
 def watchlist_entry_saved(sender, instance, created, raw=False, **kwargs):

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from market.feed import get_feed
+from market import prices as market_prices
 from market.seed_prices import DEFAULT_TICKERS
 
 from . import charts, selectors, services
@@ -55,7 +55,7 @@ def dashboard(request):
             "editable": editable,
             "api_url": reverse("api:watchlist") if editable else "",
             # A new ticker gets its first price at the source's next update (Massive polls every 15 s).
-            "no_price_after_ms": int(1000 * max(NO_PRICE_AFTER_MIN, 2 * get_feed().interval + 1)),
+            "no_price_after_ms": int(1000 * max(NO_PRICE_AFTER_MIN, 2 * market_prices.update_interval() + 1)),
             "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
         },
     )
