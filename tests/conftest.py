@@ -31,11 +31,11 @@ def api(client, user):
 
 @pytest.fixture
 def notified(monkeypatch):
-    """Record, as ``(user_id, payload)``, what the portfolio app hands to ``market.stream.notify_user``."""
+    """Record, as ``(user_id, payload)``, what the portfolio app hands to the stream's ``notify_user``."""
     calls = []
-    fake = types.ModuleType("market.stream")
+    fake = types.ModuleType("market.stream.events")
     fake.notify_user = lambda user_id, payload: calls.append((user_id, payload))
-    monkeypatch.setitem(sys.modules, "market.stream", fake)
+    monkeypatch.setitem(sys.modules, "market.stream.events", fake)
     return calls
 
 

@@ -48,3 +48,11 @@ def test_healthz_reports_massive_when_an_api_key_is_set(client, monkeypatch):
 
 def test_healthz_refuses_post(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_a_stale_healthz_is_not_logged_as_a_server_error(client, caplog):
+    with caplog.at_level("WARNING", logger="django.request"):
+        assert client.get("/healthz").status_code == 503
+        assert client.get("/no-such-page/").status_code == 404  # other answers are logged as before
+    logged = [record.getMessage() for record in caplog.records if record.name == "django.request"]
+    assert logged == ["Not Found: /no-such-page/"]

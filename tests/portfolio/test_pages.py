@@ -8,8 +8,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from market.feed import get_feed
+from market.feed import Feed, get_feed, reset_feed
 from market.seed_prices import DEFAULT_TICKERS
+from market.simulator import SimulatorDataSource
 from portfolio import selectors, services
 from portfolio.models import Portfolio, Position, Trade, Watchlist, WatchlistEntry
 from tests.portfolio_support import make_user, set_price, set_prices
@@ -101,11 +102,11 @@ def test_dashboard_row_without_a_price_waits_for_one(logged_in, user, priced):
 def test_dashboard_marks_a_ticker_the_source_reports_unknown(logged_in, user, priced):
     services.add_to_watchlist(selectors.default_watchlist(user), "ZZZZ")
 
-    class MassiveLike:
+    class MassiveLike(SimulatorDataSource):
         def unknown_tickers(self):
             return {"ZZZZ"}
 
-    get_feed().source = MassiveLike()
+    reset_feed(Feed(cache=get_feed().cache, source_factory=MassiveLike))
     html = logged_in.get("/").content.decode()
     row = re.search(
         r'<tr class="quote" data-ticker="ZZZZ" data-state="([a-z]+)".*?data-price>([^<]*)<', html, re.S
@@ -114,7 +115,7 @@ def test_dashboard_marks_a_ticker_the_source_reports_unknown(logged_in, user, pr
 
 
 def test_dashboard_waits_two_source_intervals_for_a_first_price(logged_in, priced):
-    get_feed().interval = 15.0  # Massive's default poll
+    get_feed().source.interval = 15.0  # Massive's default poll
     html = logged_in.get("/").content.decode()
     assert 'data-no-price-after="31000"' in html
 

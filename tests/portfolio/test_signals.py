@@ -210,7 +210,7 @@ def test_a_rolled_back_watchlist_change_is_not_sent(notified, django_capture_on_
 def test_a_missing_stream_module_does_not_break_a_watchlist_change(
     monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setitem(sys.modules, "market.stream", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "market.stream.events", None)  # makes the import fail
     watchlist = selectors.default_watchlist(make_user())
     with django_capture_on_commit_callbacks(execute=True):
         _entry, created = services.add_to_watchlist(watchlist, "PLTR")

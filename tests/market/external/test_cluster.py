@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import redis
 import websockets
-from market.last_prices import PRICES_KEY
-from market.leader import LOCK_KEY
 
+from market.external.last_prices import PRICES_KEY
+from market.external.leader import LOCK_KEY
 from tests.support import (
     Process,
     artifacts_dir,

@@ -1,6 +1,7 @@
-"""market.bus, market.last_prices and market.leader in one process, against a real private Redis.
+"""market.external's publisher, mirror, last prices and leader lock in one process, against a real
+private Redis.
 
-The whole external mode (runfeed and two daphne processes) runs in tests/test_external_cluster.py.
+The whole external mode (runfeed and two daphne processes) runs in tests/market/external/test_cluster.py.
 """
 
 import asyncio
@@ -11,12 +12,15 @@ import pytest
 import redis
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
-from market.bus import RemoteSource, TickFollower, TickPublisher, receive_recheck, request_recheck
-from market.last_prices import FeedState, LastPriceStore, connect
-from market.leader import LeaderLock
 
-from market import bus
+from market.external import control, publisher
+from market.external.control import receive_recheck, request_recheck
+from market.external.last_prices import FeedState, LastPriceStore, connect
+from market.external.leader import LeaderLock
+from market.external.mirror import MirrorSource
+from market.external.publisher import TickPublisher
 from market.feed import Feed
+from market.interface import MarketDataSource
 from market.models import make_update
 from tests import support
 from tests.support import artifacts_dir, start_redis
@@ -38,9 +42,14 @@ def _empty_redis(redis_url):
 
 @pytest.fixture
 def layer(redis_url):
-    # A prefix of its own: nothing a previous test left behind can reach this one.
+    # A prefix of its own: nothing a previous test left behind can reach this one. The settings of the
+    # project's "market" layer otherwise (market.external.control).
     return RedisChannelLayer(
-        hosts=[redis_url], prefix=f"test{uuid.uuid4().hex[:8]}", capacity=1000, expiry=10
+        hosts=[redis_url],
+        prefix=f"test{uuid.uuid4().hex[:8]}",
+        capacity=1000,
+        expiry=10,
+        group_expiry=control.GROUP_EXPIRY,
     )
 
 
@@ -68,28 +77,39 @@ async def stored(store, tickers: set[str], price_of_aapl: float | None = None, t
     return await eventually(holds_them, timeout=timeout, message=f"{sorted(tickers)} in Redis")
 
 
+def mirror_feed(layer, store) -> Feed:
+    """A server's feed under MARKET_FEED=external: its source is a MirrorSource."""
+    return Feed(source_factory=lambda cache: MirrorSource(cache, layer, store))
+
+
 class Pair:
-    """A publishing owner feed and a following mirror feed, running in this loop."""
+    """runfeed's feed with its publisher, and a server's feed following it, running in this loop.
+
+    Neither feed's own tasks run: the test writes the owner's cache by hand.
+    """
 
     def __init__(self, layer, store, interval: float = 10.0):
-        self.owner = Feed(role="owner")
-        self.owner.interval = interval
-        self.mirror = Feed(role="mirror")
-        self.publisher = TickPublisher(self.owner, layer, store)
-        self.follower = TickFollower(self.mirror, layer, store)
+        self.owner = Feed()
+        self.owner.source.interval = interval
+        self.mirror = mirror_feed(layer, store)
+        self.publisher = TickPublisher(layer, store)
+        self.follower = self.mirror.source
         self.tasks: list[asyncio.Task] = []
 
+    async def publish(self, owner: Feed) -> None:
+        self.owner = owner
+        await self.publisher.start(owner)
+        owner.cache.add_listener(self.publisher.on_tick)
+
     async def __aenter__(self):
-        self.publisher.attach()
-        self.tasks = [
-            asyncio.create_task(self.publisher.run_forever()),
-            asyncio.create_task(self.follower.follow_forever()),
-        ]
+        await self.publish(self.owner)
+        self.tasks = [asyncio.create_task(self.follower.follow_forever())]
         await eventually(lambda: self.follower.resyncs, message="the follower to join")
         return self
 
     async def __aexit__(self, *exc):
-        self.publisher.detach()
+        self.owner.cache.remove_listener(self.publisher.on_tick)
+        await self.publisher.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -97,7 +117,7 @@ class Pair:
 
 def message(seq, updates, run="run1", full=False, **extra):
     return {
-        "type": bus.TICK,
+        "type": control.TICK,
         "run": run,
         "seq": seq,
         "source": "simulator",
@@ -121,7 +141,7 @@ async def test_a_mirror_gets_the_published_prices_with_their_previous_prices(lay
 
 
 async def test_each_tick_is_published_with_one_group_send(layer, store, monkeypatch):
-    monkeypatch.setattr(bus, "HEARTBEAT_MAX", 60.0)  # no heartbeat in between, however slow the machine
+    monkeypatch.setattr(publisher, "HEARTBEAT_MAX", 60.0)  # no heartbeat in between, however slow the machine
     sent = []
     original = layer.group_send
 
@@ -135,7 +155,7 @@ async def test_each_tick_is_published_with_one_group_send(layer, store, monkeypa
             pair.owner.cache.update_many(["AAPL", "MSFT", "TSLA"], [100.0 + step, 200.0 + step, 300.0 + step])
             await eventually(lambda n=step + 1: len(sent) >= n, message=f"tick {step + 1}")
         await eventually(lambda: pair.mirror.cache.get_price("TSLA") == 302.0, message="the last tick")
-    assert [group for group, _ in sent] == [bus.TICKS_GROUP] * 3
+    assert [group for group, _ in sent] == [control.TICKS_GROUP] * 3
     assert [payload["seq"] for _, payload in sent] == [1, 2, 3]
     assert all(payload["source"] == "simulator" and payload["interval"] == 10.0 for _, payload in sent)
 
@@ -179,8 +199,8 @@ async def test_a_mirror_reports_stale_when_runfeeds_source_is_stale(layer, store
 
 
 async def test_duplicate_and_late_messages_are_ignored(layer, store):
-    mirror = Feed(role="mirror")
-    follower = TickFollower(mirror, layer, store)
+    mirror = mirror_feed(layer, store)
+    follower = mirror.source
     await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0)], full=True))
     await follower.handle(message(2, [("AAPL", 101.0, 100.0, 2.0)]))
     await follower.handle(message(2, [("AAPL", 555.0, 101.0, 2.0)]))
@@ -190,8 +210,8 @@ async def test_duplicate_and_late_messages_are_ignored(layer, store):
 
 
 async def test_a_gap_in_the_sequence_reloads_the_missed_prices_from_redis(layer, store):
-    mirror = Feed(role="mirror")
-    follower = TickFollower(mirror, layer, store)
+    mirror = mirror_feed(layer, store)
+    follower = mirror.source
     await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0), ("MSFT", 400.0, 400.0, 1.0)], full=True))
     # Ticks 2 and 3 were lost; Redis holds their prices.
     stored = [make_update("AAPL", 102.0, 101.0, 3.0), make_update("MSFT", 402.0, 401.0, 3.0)]
@@ -203,8 +223,8 @@ async def test_a_gap_in_the_sequence_reloads_the_missed_prices_from_redis(layer,
 
 
 async def test_tickers_runfeed_no_longer_tracks_leave_the_mirror(layer, store):
-    mirror = Feed(role="mirror")
-    follower = TickFollower(mirror, layer, store)
+    mirror = mirror_feed(layer, store)
+    follower = mirror.source
     await follower.handle(message(1, [("AAPL", 100.0, 100.0, 1.0), ("ZZZ", 5.0, 5.0, 1.0)], full=True))
     await follower.handle(message(2, [], tracked=["AAPL", "NEWCO"], unknown=["NEWCO"]))
     assert mirror.cache.tickers() == ["AAPL"]
@@ -212,14 +232,38 @@ async def test_tickers_runfeed_no_longer_tracks_leave_the_mirror(layer, store):
     assert mirror.unknown_tickers() == {"NEWCO"}
 
 
-async def test_the_tickers_runfeeds_source_does_not_know_reach_the_mirrors(layer, store):
-    class MassiveLike(RemoteSource):
-        def unknown_tickers(self):
-            return {"NOPE"}
+class MassiveLike(MarketDataSource):
+    """A source that tracks two tickers and, like Massive, does not know one of them."""
 
+    name, interval = "massive", 15.0
+
+    def __init__(self, cache):
+        pass
+
+    async def start(self, tickers):
+        pass
+
+    async def stop(self):
+        pass
+
+    async def add_ticker(self, ticker):
+        pass
+
+    async def remove_ticker(self, ticker):
+        pass
+
+    def get_tickers(self):
+        return ["AAPL", "NOPE"]
+
+    def unknown_tickers(self):
+        return {"NOPE"}
+
+
+async def test_the_tickers_runfeeds_source_does_not_know_reach_the_mirrors(layer, store):
     async with Pair(layer, store) as pair:
-        pair.owner.source = MassiveLike("massive", 15.0)
-        pair.owner.source.tracked = ["AAPL", "NOPE"]
+        pair.owner.cache.remove_listener(pair.publisher.on_tick)
+        await pair.publisher.stop()
+        await pair.publish(Feed(source_factory=MassiveLike))
         pair.owner.cache.update("AAPL", 190.0)
         await eventually(lambda: pair.mirror.unknown_tickers() == {"NOPE"}, message="the unknown ticker")
         assert pair.mirror.health()["tickers"] == 2
@@ -245,8 +289,8 @@ async def test_a_starting_mirror_loads_the_last_prices_and_their_freshness(layer
         FeedState("run9", 42, "massive", 15.0, long_ago, long_ago),
         replace=True,
     )
-    mirror = Feed(role="mirror")
-    await TickFollower(mirror, layer, store).start()
+    mirror = mirror_feed(layer, store)
+    await mirror.source.load()
     assert mirror.cache.get("AAPL").previous_price == 120.0
     assert (mirror.source_name, mirror.interval) == ("massive", 15.0)
     assert mirror.is_stale()  # the feed that stored them has been silent for two minutes
@@ -281,26 +325,26 @@ async def test_a_recheck_request_reaches_runfeed_with_valid_tickers_only(layer):
     assert await asyncio.wait_for(receive_recheck(layer), 2.0) == ["AAPL", "BRK.B"]
 
 
+@pytest.mark.django_db(transaction=True)  # the feed reads the references of what changed
 async def test_a_running_mirror_sends_ticker_changes_to_runfeed(monkeypatch):
     layer = InMemoryChannelLayer()
-    monkeypatch.setattr(bus, "get_channel_layer", lambda: layer)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    mirror = Feed(role="mirror")
+    monkeypatch.setattr(control, "feed_layer", lambda: layer)
+    monkeypatch.delenv("REDIS_URL", raising=False)  # nothing stored to load
+    mirror = Feed(source_factory=MirrorSource)
     await mirror.start()
     try:
         mirror.tickers_changed(["NVDA"])
         assert await asyncio.wait_for(receive_recheck(layer), 2.0) == ["NVDA"]
     finally:
         await mirror.stop()
-    assert isinstance(mirror.source, RemoteSource)  # a mirror never runs a source of its own
+    assert isinstance(mirror.source, MirrorSource)  # a mirror never runs a source of its own
 
 
-def test_a_mirror_that_is_not_running_still_sends_ticker_changes(monkeypatch):
+def test_a_mirror_that_is_not_running_still_sends_ticker_changes():
     # e.g. a watchlist edited in `manage.py shell` under MARKET_FEED=external
     layer = InMemoryChannelLayer()
-    monkeypatch.setattr(bus, "get_channel_layer", lambda: layer)
-    Feed(role="mirror").tickers_changed(["AMD"])
-    assert layer.channels[bus.CONTROL_CHANNEL].get_nowait()[1]["tickers"] == ["AMD"]
+    Feed(source_factory=lambda cache: MirrorSource(cache, layer)).tickers_changed(["AMD"])
+    assert layer.channels[control.CONTROL_CHANNEL].get_nowait()[1]["tickers"] == ["AMD"]
 
 
 async def test_only_one_process_holds_the_leader_lock(redis_url):
@@ -332,7 +376,8 @@ async def test_a_released_lock_is_free_at_once(redis_url):
 
 
 async def test_a_killed_servers_channel_leaves_the_tick_group(layer, store, redis_url):
-    group_key = layer._group_key(bus.TICKS_GROUP)
+    # Looking into Redis needs channels-redis's key naming (pinned); the project itself never does.
+    group_key = layer._group_key(control.TICKS_GROUP)
     client = redis.Redis.from_url(redis_url)
     client.zadd(group_key, {"specific.deadserver!gone": time.time() - 120})  # stopped re-joining long ago
     async with Pair(layer, store) as pair:

@@ -9,9 +9,9 @@ import time
 
 import pytest
 import redis
-from market.leader import LOCK_KEY
 
-from market.management.commands.runfeed import render_table
+from market.external.console import render_table
+from market.external.leader import LOCK_KEY
 from market.models import make_update
 from tests.support import (
     PROJECT_DIR,

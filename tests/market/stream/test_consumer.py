@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from market.feed import get_feed
+from market.interface import MarketDataSource
 from market.seed_prices import DEFAULT_TICKERS
 from tests import stream_support
 from tests.stream_support import ORIGIN, open_stream, receive, receive_type
@@ -105,12 +106,21 @@ async def test_unsubscribe_stops_deltas_for_those_tickers(cache):
 
 
 async def test_subscribing_to_an_untracked_ticker_never_makes_the_feed_track_it(cache):
-    class RecordingSource:
+    class RecordingSource(MarketDataSource):
         def __init__(self):
             self.added = []
 
+        async def start(self, tickers):
+            pass
+
+        async def stop(self):
+            pass
+
         async def add_ticker(self, ticker):
             self.added.append(ticker)
+
+        async def remove_ticker(self, ticker):
+            pass
 
         def get_tickers(self):
             return list(DEFAULT_TICKERS)
@@ -181,7 +191,7 @@ async def test_another_websocket_path_is_refused(cache):
 
 
 async def test_status_frames_say_when_the_source_goes_stale_and_when_it_recovers(cache, monkeypatch):
-    monkeypatch.setattr("market.hub.STATUS_CHECK_INTERVAL", 0.05)
+    monkeypatch.setattr("market.stream.hub.STATUS_CHECK_INTERVAL", 0.05)
     communicator, _ = await open_stream()
     cache.mark_success(time.time() - 60)
     stale = await receive_type(communicator, "status")
@@ -227,7 +237,7 @@ async def test_a_logged_in_user_gets_the_tickers_the_hook_gives_for_them(cache):
 
 
 async def test_a_failing_default_hook_falls_back_to_the_default_ten(cache, settings):
-    settings.MARKET_STREAM_TICKERS = "tests.test_stream_consumer.failing_hook"
+    settings.MARKET_STREAM_TICKERS = "tests.market.stream.test_consumer.failing_hook"
     cache.update_many(list(DEFAULT_TICKERS), [100.0] * len(DEFAULT_TICKERS))
     communicator, snapshot = await open_stream()
     assert list(snapshot["prices"]) == list(DEFAULT_TICKERS)

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from market.feed import get_feed
-from market.stream import notify_user
+from market.stream.events import notify_user
 from tests import stream_support
 from tests.stream_support import open_stream, receive
 

@@ -6,9 +6,10 @@ import threading
 import time
 
 import pytest
-from market.hub import MAX_BACKLOG, StreamHub
 
 from market.cache import PriceCache
+from market.stream.hub import MAX_BACKLOG, StreamHub
+from market.stream.wire import FALLBACK
 
 TIMEOUT = 2.0
 
@@ -215,7 +216,7 @@ async def test_a_disconnected_socket_receives_nothing(hub, cache):
 
 
 async def test_status_frames_when_the_source_goes_stale_and_recovers(cache, monkeypatch):
-    monkeypatch.setattr("market.hub.STATUS_CHECK_INTERVAL", 0.02)
+    monkeypatch.setattr("market.stream.hub.STATUS_CHECK_INTERVAL", 0.02)
     state = {"status": "ok"}
     hub = StreamHub(cache, lambda: {**healthy(), **state})
     socket = connect(hub, ["AAPL"])
@@ -294,3 +295,11 @@ async def test_a_socket_held_back_by_its_writer_later_gets_one_frame_with_the_la
     cache.update("AAPL", 192.0)
     await settle()
     assert frames[-1]["prices"].keys() == {"AAPL"}
+
+
+async def test_a_frame_its_writer_cannot_take_now_goes_through_the_sockets_send(hub, cache):
+    socket = Socket()
+    hub.connect(socket.send, ["AAPL"], write=lambda frame: FALLBACK)
+    cache.update("AAPL", 191.0)
+    frame = await socket.next()
+    assert frame["prices"]["AAPL"]["price"] == 191.0

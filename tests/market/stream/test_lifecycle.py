@@ -6,10 +6,10 @@ import subprocess
 import pytest
 from channels.testing import ApplicationCommunicator, HttpCommunicator, WebsocketCommunicator
 
-from market import lifecycle
-from market.feed import get_feed
+from market.feed import get_feed, reset_feed
 from market.interface import MarketDataSource
 from market.seed_prices import DEFAULT_TICKERS
+from market.stream import lifecycle
 from tests import stream_support
 from tests.support import PROJECT_DIR, clean_env, eventually, python_command
 
@@ -59,10 +59,12 @@ class FakeSource(MarketDataSource):
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def add_ticker(self, ticker):
-        self.tickers.append(ticker)
+        if ticker not in self.tickers:
+            self.tickers.append(ticker)
 
     async def remove_ticker(self, ticker):
-        self.tickers.remove(ticker)
+        if ticker in self.tickers:
+            self.tickers.remove(ticker)
 
     def get_tickers(self):
         return list(self.tickers)
@@ -76,6 +78,7 @@ def fake_source(settings, monkeypatch):
     FakeSource.fail_starts = 0
     FakeSource.instances = []
     monkeypatch.setattr("market.feed.create_market_data_source", FakeSource)
+    reset_feed()  # a feed builds its source when it is made
     # The application is one object per process: forget a failed start of an earlier test.
     monkeypatch.setattr(stream_support.application(), "_retry_at", 0.0)
     stream_support.reset_channel_layers()
@@ -147,7 +150,7 @@ async def test_with_autostart_off_a_request_leaves_the_feed_alone(feed, settings
     response = await get_healthz(stream_support.application())
     assert response["status"] == 503
     assert not feed.started
-    assert FakeSource.instances == []
+    assert [source.starts for source in FakeSource.instances] == [0]  # made with the feed, never started
 
 
 async def test_a_feed_that_cannot_start_still_serves_the_request_and_is_retried_later(feed, monkeypatch):

@@ -3,7 +3,9 @@
 import json
 
 import pytest
-from market.stream_protocol import (
+
+from market.models import make_update
+from market.stream.protocol import (
     HISTORY_BUDGET,
     HISTORY_POINTS,
     Command,
@@ -17,8 +19,6 @@ from market.stream_protocol import (
     snapshot_frame,
     status_frame,
 )
-
-from market.models import make_update
 
 
 def test_subscribe_command_normalises_tickers_and_drops_repeats():
@@ -100,7 +100,7 @@ def test_an_explicit_subscription_ignores_a_new_default():
 
 
 def test_a_connection_cannot_grow_past_its_limit(monkeypatch):
-    monkeypatch.setattr("market.stream_protocol.MAX_TICKERS_PER_CONNECTION", 3)
+    monkeypatch.setattr("market.stream.protocol.MAX_TICKERS_PER_CONNECTION", 3)
     subscription = Subscription()
     subscription.subscribe(["A", "B"])
     with pytest.raises(ProtocolError, match="at most 3"):

@@ -8,8 +8,9 @@ from collections import deque
 from types import SimpleNamespace
 
 import pytest
-from market.wire import direct_writer, protocol_writer, text_frame
 from twisted.internet import tcp
+
+from market.stream.wire import FALLBACK, direct_writer, protocol_writer, text_frame
 
 OPEN, CLOSING = 3, 4
 
@@ -104,7 +105,7 @@ def test_a_frame_the_kernel_cannot_take_whole_is_finished_by_twisted(connection)
 
 def test_frames_are_held_back_once_too_much_is_unsent(connection, monkeypatch):
     protocol, transport, _peer, _reactor = connection
-    monkeypatch.setattr("market.wire.MAX_UNSENT", 10)
+    monkeypatch.setattr("market.stream.wire.MAX_UNSENT", 10)
     transport.write(b"x" * 11)  # a client that stopped reading: bytes stay in Twisted
     assert protocol_writer(protocol)(text_frame(b"tick")) is None
     assert transport._tempDataLen == 11
@@ -137,3 +138,27 @@ def test_daphnes_own_send_is_recognised_and_anything_else_is_not(connection):
     assert direct_writer(other_send) is None
     assert direct_writer(None) is None
     assert direct_writer(functools.partial(other_send)) is None
+
+
+def test_a_frame_never_jumps_ahead_of_what_autobahn_is_still_sending(connection):
+    """autobahn sends a frame in pieces from its own queue when asked to (``chopsize``): the fast path
+    must then leave the socket to autobahn, so the hub sends that tick through ASGI, behind it."""
+    from autobahn.websocket.protocol import TrafficStats
+    from daphne.ws_protocol import WebSocketProtocol
+
+    _, transport, peer, _reactor = connection
+    protocol = WebSocketProtocol()
+    protocol.transport = transport
+    protocol.state = WebSocketProtocol.STATE_OPEN
+    # What autobahn's connection set-up gives every protocol.
+    protocol.send_queue, protocol.triggered, protocol.trafficStats = deque(), False, TrafficStats()
+    protocol.logOctets = False
+    earlier = text_frame(b"x" * 64)
+    protocol.sendData(earlier, chopsize=16)  # autobahn's own chunked send: its first piece goes now
+    assert protocol.send_queue, "autobahn keeps the rest of the frame in its queue"
+    assert protocol_writer(protocol)(text_frame(b"later")) == FALLBACK
+    transport.doWrite()  # the reactor flushes what was handed to Twisted
+    assert read_exactly(peer, 16) == earlier[:16]
+    peer.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        peer.recv(100)  # nothing of ours went onto the wire ahead of autobahn's pieces
