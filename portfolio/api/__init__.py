@@ -2,7 +2,7 @@
 /api/schema/ and its interactive docs at /api/docs/ are generated from this code.
 
 Layout: one module per area, each a ``ninja.Router`` mounted below with ``api.add_router``:
-``portfolio`` (/api/portfolio/...), ``watchlist`` (/api/watchlist/...).
+``portfolio`` (/api/portfolio/...), ``watchlist`` (/api/watchlist/...), ``tickers`` (/api/tickers/).
 A new area (``history``, ``orders``) is a new module with its router and schemas, mounted here in
 one line. Shared by all: ``errors`` (the ``{"error"}`` answers and their schema: raise ``ApiError``
 or a ``services.ServiceError``, document with ``errors.documented(400, ...)``), ``bodies`` (JSON
@@ -22,7 +22,7 @@ traceback.
 from csp.decorators import csp_update
 from ninja import NinjaAPI, Swagger
 
-from . import errors, portfolio, watchlist
+from . import errors, portfolio, tickers, watchlist
 from .bodies import BodyParser
 from .errors import csrf_failure
 from .security import session_login
@@ -78,3 +78,4 @@ api = FinallyAPI(
 errors.install(api)
 api.add_router("/portfolio/", portfolio.router)
 api.add_router("/watchlist/", watchlist.router)
+api.add_router("/tickers/", tickers.router)

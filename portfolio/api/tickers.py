@@ -1,0 +1,33 @@
+"""/api/tickers/?q=: ticker suggestions for the ticker boxes, as one types."""
+
+from ninja import Router, Schema
+
+from market.feed import get_feed
+from portfolio import selectors
+
+from .bodies import plain_text
+from .errors import documented
+
+router = Router(tags=["tickers"])
+
+SuggestionQuery = plain_text(50)
+
+
+class TickerSuggestionOut(Schema):
+    ticker: str
+    name: str | None
+    price: float | None
+
+
+class TickerSuggestionsOut(Schema):
+    """At most 10, best first; ``price`` is the last price, null for a ticker the feed does not track."""
+
+    tickers: list[TickerSuggestionOut]
+
+
+@router.get("/", response={200: TickerSuggestionsOut, **documented(400, 401)}, url_name="tickers")
+def suggest_tickers(request, q: SuggestionQuery = ""):
+    """Tickers whose symbol starts with ``q`` or whose company name has words starting with its words
+    (case-insensitive): the tickers the feed tracks, with their last price, and known company names."""
+    cache = get_feed().cache  # the API's one read of the feed: what it tracks, and the last prices
+    return {"tickers": selectors.ticker_suggestions(q, cache.tickers(), cache.get_price)}
