@@ -207,6 +207,8 @@ def as_json(request: HttpRequest, response):
         return replacement
     response.content = JsonResponse({"error": message}).content
     response["Content-Type"] = "application/json"
+    if response.has_header("Content-Length"):  # set by CommonMiddleware for the body it replaces
+        response["Content-Length"] = str(len(response.content))
     return response
 
 
