@@ -33,8 +33,7 @@ LOGIN_REQUIRED = "login required"
 # The error type of the refusals our own validators raise: their message is a phrase that follows
 # the field's name ("Field 'quantity' must be a number or a string holding one.").
 REFUSAL = "finally_refusal"
-
-logger = logging.getLogger("django.request")
+SERVER_ERROR = "Server error; the details are in the server's log."
 
 
 class ErrorOut(Schema):
@@ -113,7 +112,7 @@ def exception_response(request: HttpRequest, exc: Exception) -> JsonResponse:
     """The JSON answer to ``exc`` raised while serving ``request``, logged as Django logs it."""
     known = answer_for(exc)
     if known is None:
-        response = error("Server error; the details are in the server's log.", 500)
+        response = error(SERVER_ERROR, 500)
         log_response(
             "Internal Server Error: %s", request.path, response=response, request=request, exception=exc
         )
@@ -229,7 +228,7 @@ def _message_for_status(request: HttpRequest, response) -> str:
     if status == 413:
         return _too_large()
     if status >= 500:
-        return "Server error; the details are in the server's log."
+        return SERVER_ERROR
     try:
         return f"{HTTPStatus(status).phrase}."
     except ValueError:
