@@ -1,4 +1,8 @@
-"""/api/tickers/?q=: ticker suggestions for the ticker boxes, as one types."""
+"""/api/tickers/?q=: ticker suggestions for the ticker boxes, as one types.
+
+A second source of tickers and names (Massive's reference search) joins through
+``selectors.ticker_suggestions(..., more=<its (ticker, name) pairs>)``, behind the same endpoint.
+"""
 
 from ninja import Router, Schema
 
