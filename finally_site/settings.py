@@ -45,7 +45,7 @@ CSRF_TRUSTED_ORIGINS = [
     if origin.strip()
 ]
 # The JSON API answers a CSRF failure in JSON; other pages keep Django's own 403 page.
-CSRF_FAILURE_VIEW = "portfolio.api.csrf_failure"
+CSRF_FAILURE_VIEW = "portfolio.api.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # its templates and static files: the API docs' Swagger UI, served from here, no CDN
     "finally_site",
     "market",
     "portfolio",
@@ -63,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above the middleware whose errors it turns into JSON under /api/ (see its docstring).
+    "portfolio.api.middleware.ApiErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -32,6 +32,11 @@ def histories(tickers: Iterable[str], limit: int | None = None) -> dict[str, lis
     return get_feed().cache.histories(tickers, limit)
 
 
+def tracked() -> list[str]:
+    """The tickers the feed tracks."""
+    return get_feed().tracked_tickers()
+
+
 def is_live() -> bool:
     """Whether prices are fresh: the source succeeded within three of its intervals (and 5 s)."""
     return not get_feed().is_stale()

@@ -13,6 +13,45 @@ SEED_PRICES: dict[str, float] = {
     "NFLX": 600.0,
 }
 
+# Company names for ticker suggestions: the default ten and other widely held US stocks.
+COMPANY_NAMES: dict[str, str] = {
+    "AAPL": "Apple Inc.",
+    "GOOGL": "Alphabet Inc. (Class A)",
+    "MSFT": "Microsoft Corporation",
+    "AMZN": "Amazon.com, Inc.",
+    "TSLA": "Tesla, Inc.",
+    "NVDA": "NVIDIA Corporation",
+    "META": "Meta Platforms, Inc.",
+    "JPM": "JPMorgan Chase & Co.",
+    "V": "Visa Inc.",
+    "NFLX": "Netflix, Inc.",
+    "GOOG": "Alphabet Inc. (Class C)",
+    "BRK.B": "Berkshire Hathaway Inc. (Class B)",
+    "AMD": "Advanced Micro Devices, Inc.",
+    "INTC": "Intel Corporation",
+    "ORCL": "Oracle Corporation",
+    "IBM": "International Business Machines Corporation",
+    "CRM": "Salesforce, Inc.",
+    "ADBE": "Adobe Inc.",
+    "AVGO": "Broadcom Inc.",
+    "PLTR": "Palantir Technologies Inc.",
+    "UBER": "Uber Technologies, Inc.",
+    "DIS": "The Walt Disney Company",
+    "KO": "The Coca-Cola Company",
+    "PEP": "PepsiCo, Inc.",
+    "WMT": "Walmart Inc.",
+    "COST": "Costco Wholesale Corporation",
+    "NKE": "NIKE, Inc.",
+    "SBUX": "Starbucks Corporation",
+    "MCD": "McDonald's Corporation",
+    "BAC": "Bank of America Corporation",
+    "GS": "The Goldman Sachs Group, Inc.",
+    "MA": "Mastercard Incorporated",
+    "XOM": "Exxon Mobil Corporation",
+    "JNJ": "Johnson & Johnson",
+    "PG": "The Procter & Gamble Company",
+}
+
 # ticker -> (sigma: annual volatility, mu: annual drift)
 TICKER_PARAMS: dict[str, tuple[float, float]] = {
     "AAPL": (0.22, 0.05),

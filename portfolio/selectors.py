@@ -5,14 +5,15 @@ Selectors that need a user's portfolio or default watchlist create them on first
 Money is Decimal; live prices come from ``market.prices`` and are valued by ``portfolio.valuation``.
 """
 
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from django.db.models import Count
 
 from market import prices as market_prices
-from market.seed_prices import DEFAULT_TICKERS
+from market.seed_prices import COMPANY_NAMES, DEFAULT_TICKERS
 
 from . import services
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
@@ -20,6 +21,8 @@ from .valuation import value_position
 
 # Keeps each IN (...) well below every backend's limit on query parameters.
 _DEMAND_CHUNK = 500
+TICKER_SUGGESTIONS = 10
+_WORD = re.compile(r"\w+")
 
 
 def ticker_demand(tickers: Iterable[str] | None = None) -> dict[str, int]:
@@ -178,3 +181,52 @@ def value_history(user, limit: int = 500) -> list[PortfolioSnapshot]:
     """The user's latest ``limit`` value snapshots, oldest first (for the value-over-time chart)."""
     latest = PortfolioSnapshot.objects.filter(portfolio__user=user).order_by("-recorded_at", "-id")[:limit]
     return list(reversed(latest))
+
+
+def ticker_suggestions(
+    query: str,
+    tracked: Iterable[str],
+    price_of: Callable[[str], float | None],
+    *,
+    names: Mapping[str, str] = COMPANY_NAMES,
+    more: Iterable[tuple[str, str]] = (),
+    limit: int = TICKER_SUGGESTIONS,
+) -> list[dict]:
+    """At most ``limit`` tickers for a ticker box as one types: ``{"ticker", "name", "price"}`` each.
+
+    The candidates are the tickers the feed ``tracked`` (priced through ``price_of``), those ``names``
+    knows (ticker -> company name; null price while untracked) and ``more``: ``(ticker, name)`` pairs
+    from another source, such as a reference search, which join here. A candidate matches when its
+    ticker starts with ``query`` or each word of ``query`` starts a word of its name, ignoring case.
+    Ranked: the ticker itself, then tickers starting so, then name matches; tracked ones first within
+    each, then by ticker. ``name`` is null when no source knows it. A blank query suggests nothing.
+    """
+    prefix = query.strip().upper()
+    words = _WORD.findall(query.casefold())
+    if not prefix:
+        return []
+    tracked = set(tracked)
+    known = dict(names)
+    for ticker, name in more:
+        known.setdefault(ticker, name)
+    ranked = []
+    for ticker in tracked | known.keys():
+        name = known.get(ticker)
+        if ticker == prefix:
+            rank = 0
+        elif ticker.startswith(prefix):
+            rank = 1
+        elif name and words and _name_matches(words, _WORD.findall(name.casefold())):
+            rank = 2
+        else:
+            continue
+        ranked.append((rank, ticker not in tracked, ticker, name))
+    ranked.sort()
+    return [
+        {"ticker": ticker, "name": name, "price": price_of(ticker) if not untracked else None}
+        for _, untracked, ticker, name in ranked[:limit]
+    ]
+
+
+def _name_matches(query_words: list[str], name_words: list[str]) -> bool:
+    return all(any(word.startswith(part) for word in name_words) for part in query_words)
