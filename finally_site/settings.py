@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+import redis
 
 from market import config as market_config
 
@@ -139,17 +140,27 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
-# "default" carries user events to stream sockets; "market" carries runfeed's ticks and re-checks
-# (market.external.control): its short group_expiry drops a killed server from the tick group.
+# "default" carries user events, once per server process (market.stream.events); "market" carries
+# runfeed's ticks and re-checks (market.external.control). Members of their groups re-join every few
+# seconds, so a short group_expiry drops a killed server. channels-redis waits for messages with a
+# blocking pop of 5 s, so reads must be allowed longer than that: redis-py's default is also 5 s,
+# and an idle layer then fails with "Timeout reading from redis" every few seconds. After a Redis
+# restart each pooled connection is stale: a command that finds it closed is retried once on a new one.
+_REDIS_HOST = {
+    "address": REDIS_URL,
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+    "retry_on_error": [redis.exceptions.ConnectionError],
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+            "CONFIG": {"hosts": [_REDIS_HOST], "capacity": 1000, "expiry": 10, "group_expiry": 60},
         },
         "market": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10, "group_expiry": 30},
+            "CONFIG": {"hosts": [_REDIS_HOST], "capacity": 1000, "expiry": 10, "group_expiry": 30},
         },
     }
 else:

@@ -3,7 +3,12 @@
 (``MARKET_STREAM_TICKERS``: see ``market.hooks``.)
 
 ``notify_user(user_id, payload)`` is the rare path: a frame for every open stream socket of one user,
-in every server process, through a channel-layer group per user. Ticks never go this way.
+in every server process. It crosses the channel layer once per process, like ticks: one message to
+the group ``EVENTS_GROUP``, which each server process follows with one task (``follow_user_events``,
+started by the first logged-in socket), handing the event to its hub, which sends it to that user's
+sockets there. A socket itself holds no channel-layer channel, so neither a dead ``runfeed`` nor a
+Redis that went away can end it. With the in-memory layer (one process) the event goes straight to
+this process's hub.
 """
 
 import asyncio
@@ -14,19 +19,19 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from .. import hooks
+from ..external.control import describe, is_shared
 from ..seed_prices import DEFAULT_TICKERS
 from ..tickers import InvalidTicker, normalize_ticker
+from .hub import get_hub
 
 logger = logging.getLogger(__name__)
 
-USER_EVENT = "stream.event"  # channel-layer message type; the consumer's ``stream_event`` handles it
+EVENTS_GROUP = "stream.user-events"
+USER_EVENT = "stream.user_event"  # the channel-layer message type
+MEMBERSHIP_REFRESH = 5.0  # the follower re-joins the group this often (a restarted Redis forgot it)
+RETRY_MIN, RETRY_MAX = 0.5, 5.0
 
 _background: set[asyncio.Task] = set()
-
-
-def user_group(user_id: int) -> str:
-    """The channel-layer group holding every open stream socket of one user."""
-    return f"stream.user.{int(user_id)}"
 
 
 def notify_user(user_id: int, payload: dict) -> None:
@@ -40,29 +45,91 @@ def notify_user(user_id: int, payload: dict) -> None:
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise ValueError('a stream event must be a dict with a "type"')
     layer = get_channel_layer()
-    if layer is None:
+    if not is_shared(layer):
+        get_hub().deliver_event_soon(int(user_id), payload)  # one process: its hub has every socket
         return
-    group, message = user_group(user_id), {"type": USER_EVENT, "payload": payload}
+    message = {"type": USER_EVENT, "user": int(user_id), "payload": payload}
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     if loop is None:
         try:
-            async_to_sync(layer.group_send)(group, message)
+            async_to_sync(layer.group_send)(EVENTS_GROUP, message)
         except Exception:
             logger.exception("could not send a stream event to user %s", user_id)
         return
-    task = loop.create_task(_group_send(layer, group, message, user_id))
+    task = loop.create_task(_group_send(layer, message))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
 
-async def _group_send(layer, group: str, message: dict, user_id: int) -> None:
+async def _group_send(layer, message: dict) -> None:
     try:
-        await layer.group_send(group, message)
+        await layer.group_send(EVENTS_GROUP, message)
     except Exception:
-        logger.exception("could not send a stream event to user %s", user_id)
+        logger.exception("could not send a stream event to user %s", message["user"])
+
+
+_followers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def follow_user_events() -> None:
+    """Make this process follow every server's user events, once per event loop (call in the loop).
+
+    Nothing to do with the in-memory layer, where ``notify_user`` delivers in-process.
+    """
+    if not is_shared(get_channel_layer()):
+        return
+    loop = asyncio.get_running_loop()
+    for other in [other for other in _followers if other.is_closed()]:
+        del _followers[other]
+    task = _followers.get(loop)
+    if task is None or task.done():
+        _followers[loop] = loop.create_task(_follow_forever(), name="stream-user-events")
+
+
+async def _follow_forever() -> None:
+    """Hand each user event to this process's hub; reconnect with back-off whenever the layer fails."""
+    delay, failures = RETRY_MIN, 0
+    while True:
+        layer = get_channel_layer()
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add(EVENTS_GROUP, channel)
+            if failures:
+                logger.info("following user events again")
+            failures, delay = 0, RETRY_MIN
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(_keep_membership(layer, channel))
+                tasks.create_task(_receive_forever(layer, channel))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            if failures == 1:
+                logger.warning("lost the user events (%s); reconnecting with back-off", describe(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+
+async def _keep_membership(layer, channel: str) -> None:
+    while True:
+        await asyncio.sleep(MEMBERSHIP_REFRESH)
+        await layer.group_add(EVENTS_GROUP, channel)
+
+
+async def _receive_forever(layer, channel: str) -> None:
+    while True:
+        message = await layer.receive(channel)
+        user, payload = message.get("user"), message.get("payload")
+        if message.get("type") != USER_EVENT or not isinstance(user, int) or not isinstance(payload, dict):
+            logger.warning("ignored a malformed user event: %r", str(message)[:200])
+            continue
+        try:
+            get_hub().deliver_event(user, payload)
+        except Exception:
+            logger.exception("could not hand a user event to this process's sockets")
 
 
 def stream_tickers_for(user) -> list[str]:

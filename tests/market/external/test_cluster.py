@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import signal
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -360,3 +361,127 @@ def test_runfeed_releases_the_lock_when_stopped(running):
     assert running.runfeed.stop(signal.SIGTERM) == 0
     assert running.redis().get(LOCK_KEY) is None
     assert running.runfeed.log().rstrip().endswith("runfeed: stopped")
+
+
+class OpenSockets:
+    """Stream sockets kept open in a thread of their own while the test stops and starts processes.
+
+    Each socket records its frames (with ``received``) and how it ended; ``cookie`` makes it a
+    logged-in user's.
+    """
+
+    def __init__(self, ports: list[int], cookie: str | None = None):
+        self.ports, self.cookie = ports, cookie
+        self.frames: dict[str, list[dict]] = {}
+        self.ended: dict[str, str] = {}
+        self._stop: asyncio.Event | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(self._run(),), daemon=True
+        )
+
+    def __enter__(self):
+        self._thread.start()
+        wait_for(lambda: len(self.frames) == 2 * len(self.ports) and all(self.frames.values()), 10,
+                 message="every socket's snapshot")  # fmt: skip
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    async def _run(self):
+        self._stop = asyncio.Event()
+        await asyncio.gather(
+            *(self._one(port, logged_in) for port in self.ports for logged_in in (False, True))
+        )
+
+    async def _one(self, port: int, logged_in: bool):
+        name = f"{'user' if logged_in else 'anonymous'}@{port}"
+        headers = {"Cookie": self.cookie} if logged_in and self.cookie else {}
+        frames = self.frames.setdefault(name, [])
+        try:
+            async with websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/prices/",
+                origin=f"http://127.0.0.1:{port}",
+                additional_headers=headers,
+            ) as socket:
+                while not self._stop.is_set():
+                    try:
+                        frame = json.loads(await asyncio.wait_for(socket.recv(), 0.5))
+                    except TimeoutError:
+                        continue
+                    frames.append({**frame, "received": time.monotonic()})
+                self.ended[name] = "still open"
+        except Exception as exc:
+            self.ended[name] = f"closed: {exc!r}"
+
+    def all_got(self, predicate, since: float) -> bool:
+        """Whether every socket got a frame matching ``predicate`` after ``since``."""
+        return all(
+            any(frame["received"] >= since and predicate(frame) for frame in list(frames))
+            for frames in self.frames.values()
+        )
+
+    def still_open(self) -> bool:
+        return not self.ended
+
+
+def is_stale(frame) -> bool:
+    return frame["type"] == "status" and frame["status"] == "stale"
+
+
+def is_ok(frame) -> bool:
+    return frame["type"] == "status" and frame["status"] == "ok"
+
+
+def is_tick(frame) -> bool:
+    return frame["type"] == "prices"
+
+
+def test_no_server_drops_a_socket_while_runfeed_is_dead_and_they_recover_when_it_is_back(running):
+    browser = Browser(running.ports[0])
+    browser.login(USERNAME, PASSWORD)
+    cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in browser.cookies)
+    with OpenSockets(running.ports, cookie) as sockets:
+        running.runfeed.stop(signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: sockets.all_got(is_stale, killed_at), 10, 0.1, "a stale status on every socket")
+        # Long enough for what used to end them: an idle channel-layer read timing out every 5 s.
+        wait_for(lambda: time.monotonic() - killed_at > 20 or not sockets.still_open(), 25, 0.2)
+        assert sockets.still_open(), sockets.ended
+        running.runfeed = running.start_runfeed()
+        back_at = time.monotonic()
+        wait_for(lambda: sockets.all_got(is_ok, back_at), 15, 0.1, "an ok status on every socket")
+        wait_for(lambda: sockets.all_got(is_tick, back_at), 10, 0.1, "fresh prices on every socket")
+        assert sockets.still_open(), sockets.ended
+
+
+def test_no_server_drops_a_socket_while_redis_is_away_and_user_events_come_back_with_it(running):
+    browser = Browser(running.ports[0])
+    browser.login(USERNAME, PASSWORD)
+    cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in browser.cookies)
+    with OpenSockets(running.ports, cookie) as sockets:
+        running.redis_proc.stop(signal.SIGKILL)
+        killed_at = time.monotonic()
+        try:
+            wait_for(lambda: sockets.all_got(is_stale, killed_at), 10, 0.1, "a stale status on every socket")
+            wait_for(lambda: time.monotonic() - killed_at > 12 or not sockets.still_open(), 15, 0.2)
+            assert sockets.still_open(), sockets.ended
+        finally:
+            running.redis_proc, _ = start_redis(running.log_dir, port=running.redis_port)  # an empty Redis
+        back_at = time.monotonic()
+        wait_for(lambda: sockets.all_got(is_tick, back_at), 20, 0.1, "fresh prices on every socket")
+        # The user's sockets on both servers hear of a change made through one server (the events
+        # follower re-joined its group in the new Redis).
+        wait_for(lambda: browser.call("POST", "/api/watchlist/", {"ticker": "REDO"}) == 201, 10, 0.5)
+        try:
+            watchlist_seen = lambda: all(  # noqa: E731
+                any(frame["type"] == "watchlist" and "REDO" in frame["tickers"] for frame in list(frames))
+                for name, frames in sockets.frames.items()
+                if name.startswith("user@")
+            )
+            wait_for(watchlist_seen, 10, 0.1, "the watchlist event on the user's sockets")
+        finally:
+            browser.call("DELETE", "/api/watchlist/REDO/")
+        assert sockets.still_open(), sockets.ended
