@@ -17,13 +17,17 @@ of that default (watchlist edits).
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..models import PriceUpdate
 from ..tickers import MAX_TICKERS_PER_MESSAGE, InvalidTicker, normalize_ticker
 
 ACTIONS = ("subscribe", "unsubscribe")
+MESSAGES_PER_SECOND = 5.0  # a client's messages, on average: a page sends a few in all
+MESSAGE_BURST = 20  # at once
+ABUSE_LIMIT = 50  # refused messages in a row before the connection is closed (policy violation)
 MAX_TICKERS_PER_CONNECTION = 2000
 HISTORY_POINTS = 120  # per ticker in a snapshot: two minutes at 1 s, a minute at the default 0.5 s
 HISTORY_BUDGET = 12_000  # points per snapshot in all, so a connect never costs megabytes
@@ -127,6 +131,37 @@ class Subscription:
         removed = [ticker for ticker in self.tickers if ticker not in now]
         self.tickers = default
         return added, removed
+
+
+class MessageRate:
+    """How many messages a connection may send: a token bucket of ``burst`` messages, refilled at
+    ``per_second``. ``admit()`` says ``"ok"``, ``"refused"`` (answer with an error, change nothing) or
+    ``"abusive"`` (``ABUSE_LIMIT`` refused in a row: close the connection)."""
+
+    def __init__(
+        self,
+        per_second: float = MESSAGES_PER_SECOND,
+        burst: int = MESSAGE_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.per_second, self.burst, self.clock = per_second, burst, clock
+        self.tokens = float(burst)
+        self.refused = 0
+        self._at = clock()
+
+    def admit(self) -> str:
+        now = self.clock()
+        self.tokens = min(float(self.burst), self.tokens + (now - self._at) * self.per_second)
+        self._at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.refused = 0
+            return "ok"
+        self.refused += 1
+        return "abusive" if self.refused >= ABUSE_LIMIT else "refused"
+
+    def refusal(self) -> str:
+        return f"too many messages: at most {self.burst} at once and {self.per_second:g} a second"
 
 
 def history_points(ticker_count: int) -> int:

@@ -28,7 +28,7 @@ tickers changed, sending their latest prices when the socket drains. daphne's pi
 import functools
 import logging
 import struct
-from collections.abc import Callable
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,13 @@ SERVER_SEND = "finally.server_send"  # scope key: the server's own ``send`` (see
 MAX_UNSENT = 256 * 1024  # bytes waiting in Twisted for one socket before its ticks are held back
 FALLBACK = "fallback"  # a writer's answer: send this frame through ASGI ``send`` instead
 
-FrameWriter = Callable[[bytes], bool | str | None]
+
+class FrameWriter(Protocol):
+    """What the hub asks of a socket's writer (``DirectWriter``, or a test's stand-in)."""
+
+    def __call__(self, frame: bytes) -> bool | str | None: ...
+
+    def unsent(self) -> int: ...
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -62,7 +68,7 @@ class KeepServerSend:
         await self.app({**scope, SERVER_SEND: send}, receive, send)
 
 
-def direct_writer(server_send) -> FrameWriter | None:
+def direct_writer(server_send) -> "DirectWriter | None":
     """A frame writer for daphne's WebSocket ``send``, or None for anything else."""
     if not isinstance(server_send, functools.partial) or len(server_send.args) != 1:
         return None
@@ -79,7 +85,7 @@ def direct_writer(server_send) -> FrameWriter | None:
     return protocol_writer(protocol)
 
 
-def protocol_writer(protocol) -> FrameWriter | None:
+def protocol_writer(protocol) -> "DirectWriter | None":
     """A frame writer for an autobahn WebSocket protocol on a plain Twisted TCP connection."""
     try:
         from twisted.internet.tcp import Connection
@@ -93,17 +99,34 @@ def protocol_writer(protocol) -> FrameWriter | None:
     ):
         logger.warning("Twisted's TCP transport changed; price frames take the slower ASGI path")
         return None
-    open_state = protocol.STATE_OPEN
+    return DirectWriter(protocol, transport)
 
-    def write(frame: bytes) -> bool | str | None:
+
+class DirectWriter:
+    """Writes ready-made frames to one daphne WebSocket (see the module docstring)."""
+
+    __slots__ = ("_open_state", "_protocol", "_transport")
+
+    def __init__(self, protocol, transport):
+        self._protocol = protocol
+        self._transport = transport
+        self._open_state = protocol.STATE_OPEN
+
+    def unsent(self) -> int:
+        """Bytes handed to this socket that have not reached the kernel yet (waiting in Twisted)."""
+        transport = self._transport
+        return transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+
+    def __call__(self, frame: bytes) -> bool | str | None:
         """Write ``frame``: True when written, False when the socket is gone (forget it), None when
         too much is still unsent (not written: send the latest state later), ``FALLBACK`` when
         autobahn holds frames of its own (not written: send it through ASGI)."""
-        if protocol.state != open_state or not transport.connected or transport.disconnecting:
+        protocol, transport = self._protocol, self._transport
+        if protocol.state != self._open_state or not transport.connected or transport.disconnecting:
             return False
         if protocol.send_queue:
             return FALLBACK
-        unsent = transport._tempDataLen + len(transport.dataBuffer) - transport.offset
+        unsent = self.unsent()
         if unsent:
             if unsent > MAX_UNSENT:
                 return None
@@ -115,5 +138,3 @@ def protocol_writer(protocol) -> FrameWriter | None:
         if sent < len(frame):
             transport.write(frame[sent:])  # the kernel buffer is full: Twisted sends the rest later
         return True
-
-    return write

@@ -12,8 +12,9 @@ from django.test import Client
 from market.feed import get_feed
 from market.interface import MarketDataSource
 from market.seed_prices import DEFAULT_TICKERS
+from market.stream.protocol import ABUSE_LIMIT, MESSAGE_BURST
 from tests import stream_support
-from tests.stream_support import ORIGIN, open_stream, receive, receive_type
+from tests.stream_support import ORIGIN, RECEIVE_TIMEOUT, open_stream, receive, receive_type
 
 
 @pytest.fixture(autouse=True)
@@ -246,3 +247,20 @@ async def test_a_failing_default_hook_falls_back_to_the_default_ten(cache, setti
 
 def failing_hook(user):
     raise RuntimeError("database unavailable")
+
+
+async def test_a_client_that_keeps_flooding_messages_gets_errors_then_a_policy_close(cache):
+    communicator, _ = await open_stream()
+    for _ in range(MESSAGE_BURST + ABUSE_LIMIT):
+        await communicator.send_json_to({"action": "subscribe", "tickers": ["AAPL"]})
+    kinds, close = [], None
+    while close is None:
+        output = await communicator.receive_output(timeout=RECEIVE_TIMEOUT)
+        if output["type"] == "websocket.close":
+            close = output
+        else:
+            frame = json.loads(output["text"])
+            kinds.append(frame["type"] if frame["type"] != "error" else frame["error"].split(":")[0])
+    assert close["code"] == 4008
+    assert kinds.count("snapshot") == MESSAGE_BURST  # what the burst allows, answered
+    assert kinds.count("too many messages") == ABUSE_LIMIT  # every refused message told why

@@ -12,6 +12,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from market.seed_prices import DEFAULT_TICKERS
+from tests.raw_websocket import RawWebSocket, close_code
 from tests.support import (
     Process,
     artifacts_dir,
@@ -109,11 +110,27 @@ async def test_bad_frames_are_answered_with_errors_and_the_socket_stays_open(dap
         assert set((await next_frame(socket, "prices"))["prices"]) <= {"AAPL"}
 
 
-async def test_a_foreign_origin_is_refused_with_403(daphne_port):
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "http://127.0.0.1:{other_port}",  # another site on the same host: it carries the user's cookies
+        "https://127.0.0.1:{port}",  # another scheme
+        "http://localhost:{port}",  # another host name, even an allowed one
+        "null",
+    ],
+)
+async def test_a_page_of_any_other_origin_is_refused_with_403(daphne_port, origin):
+    origin = origin.format(port=daphne_port, other_port=free_port())
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-        async with stream(daphne_port, origin="http://evil.example"):
+        async with stream(daphne_port, origin=origin):
             pass
     assert refused.value.response.status_code == 403
+
+
+async def test_the_pages_own_origin_is_let_in(daphne_port):
+    async with stream(daphne_port, origin=f"http://127.0.0.1:{daphne_port}") as socket:
+        assert (await next_frame(socket))["type"] == "snapshot"
 
 
 def _serve(args: list[str], env: dict, name: str) -> tuple[Process, int]:
@@ -158,3 +175,23 @@ def test_uvicorn_lifespan_starts_the_feed_before_any_request_and_stops_it(server
     finally:
         process.stop(signal.SIGTERM)
     assert "market feed stopped" in process.log(), process.log()
+
+
+def test_a_client_that_never_reads_and_floods_subscribes_is_closed_and_costs_nothing_after(daphne_port):
+    attacker = RawWebSocket(daphne_port, timeout=TIMEOUT)
+    subscribe = json.dumps({"action": "subscribe", "tickers": list(DEFAULT_TICKERS)})
+    sent = 0
+    while sent < 10_000 and attacker.send_text(subscribe):
+        sent += 1
+    data = attacker.read_all(time.monotonic() + 15)
+    assert close_code(data) == 4008, f"{len(data)} bytes received, no policy close"
+    # Bounded: the server answered the allowed burst, not ten thousand 1,000-byte snapshots.
+    assert len(data) < 200 * 1024
+    attacker.sock.close()
+
+    async def a_visitor_still_streams():
+        async with stream(daphne_port) as socket:
+            assert (await next_frame(socket))["type"] == "snapshot"
+            assert (await next_frame(socket, "prices"))["prices"]
+
+    asyncio.run(a_visitor_still_streams())

@@ -9,7 +9,7 @@ import pytest
 
 from market.cache import PriceCache
 from market.stream.hub import MAX_BACKLOG, StreamHub
-from market.stream.wire import FALLBACK
+from market.stream.wire import FALLBACK, MAX_UNSENT
 
 TIMEOUT = 2.0
 
@@ -45,6 +45,20 @@ class Socket:
 
     def decoded(self) -> list[dict]:
         return [json.loads(frame) for frame in self.frames]
+
+
+class Writer:
+    """A socket's frame writer as the hub sees it: ``write(frame)`` decides the outcome, ``unsent()``
+    how much it says is waiting."""
+
+    def __init__(self, write, unsent=lambda: 0):
+        self._write, self._unsent = write, unsent
+
+    def __call__(self, frame: bytes):
+        return self._write(frame)
+
+    def unsent(self) -> int:
+        return self._unsent()
 
 
 @pytest.fixture
@@ -245,8 +259,8 @@ async def test_snapshots_are_rebuilt_after_a_write(hub, cache):
 
 async def test_sockets_with_a_frame_writer_share_one_ready_made_frame(hub, cache):
     written = {"a": [], "b": []}
-    hub.connect(Socket().send, ["AAPL"], write=lambda frame: written["a"].append(frame) or True)
-    hub.connect(Socket().send, ["AAPL"], write=lambda frame: written["b"].append(frame) or True)
+    hub.connect(Socket().send, ["AAPL"], write=Writer(lambda frame: written["a"].append(frame) or True))
+    hub.connect(Socket().send, ["AAPL"], write=Writer(lambda frame: written["b"].append(frame) or True))
     cache.update("AAPL", 191.0)
     await settle()
     (frame,) = written["a"]
@@ -258,7 +272,7 @@ async def test_sockets_with_a_frame_writer_share_one_ready_made_frame(hub, cache
 async def test_a_socket_whose_writer_reports_it_closed_is_dropped(hub, cache):
     dropped = []
     subscriber = hub.connect(
-        Socket().send, ["AAPL"], on_drop=lambda: dropped.append(1), write=lambda frame: False
+        Socket().send, ["AAPL"], on_drop=lambda: dropped.append(1), write=Writer(lambda frame: False)
     )
     cache.update("AAPL", 191.0)
     await settle()
@@ -277,7 +291,8 @@ async def test_a_socket_held_back_by_its_writer_later_gets_one_frame_with_the_la
         frames.append(json.loads(frame[2:] if frame[1] < 126 else frame[4:]))
         return True
 
-    hub.connect(Socket().send, ["AAPL", "MSFT", "TSLA"], write=write)
+    unsent = lambda: 0 if state["reading"] else MAX_UNSENT + 1  # noqa: E731
+    hub.connect(Socket().send, ["AAPL", "MSFT", "TSLA"], write=Writer(write, unsent))
     cache.update("AAPL", 191.0)
     await settle()
     cache.update("MSFT", 421.0)
@@ -299,7 +314,62 @@ async def test_a_socket_held_back_by_its_writer_later_gets_one_frame_with_the_la
 
 async def test_a_frame_its_writer_cannot_take_now_goes_through_the_sockets_send(hub, cache):
     socket = Socket()
-    hub.connect(socket.send, ["AAPL"], write=lambda frame: FALLBACK)
+    hub.connect(socket.send, ["AAPL"], write=Writer(lambda frame: FALLBACK))
     cache.update("AAPL", 191.0)
     frame = await socket.next()
     assert frame["prices"]["AAPL"]["price"] == 191.0
+
+
+async def test_snapshots_owed_to_a_socket_that_is_not_reading_merge_into_one(hub, cache):
+    state = {"unsent": MAX_UNSENT + 1}
+    socket = Socket()
+    subscriber = hub.connect(socket.send, ["AAPL"], write=Writer(lambda frame: True, lambda: state["unsent"]))
+    for _ in range(1000):
+        hub.send_snapshot(subscriber, ["AAPL", "MSFT"])
+    hub.send_snapshot(subscriber, ["TSLA"])
+    assert socket.frames == []
+    assert len(subscriber.outbox) == 1  # one snapshot owed, whatever was asked
+    state["unsent"] = 0  # the client read what was waiting
+    cache.update("AAPL", 191.0)
+    snapshot = await socket.next()
+    assert snapshot["type"] == "snapshot"
+    assert list(snapshot["prices"]) == ["AAPL", "MSFT", "TSLA"]
+    assert snapshot["prices"]["AAPL"]["price"] == 191.0  # built when sent, with the latest prices
+
+
+async def test_a_socket_owed_too_many_frames_of_its_own_is_dropped_and_forgotten(hub, cache):
+    socket = Socket()
+    subscriber = hub.connect(
+        socket.send, ["AAPL"], socket.on_drop, write=Writer(lambda frame: True, lambda: MAX_UNSENT + 1)
+    )
+    for index in range(MAX_BACKLOG + 1):
+        hub.send(subscriber, json.dumps({"type": "error", "error": str(index)}))
+    assert socket.dropped
+    assert subscriber.closed and not subscriber.outbox
+    assert hub.subscriber_count == 0
+
+
+async def test_a_newer_status_replaces_one_still_owed(hub, cache):
+    state = {"unsent": MAX_UNSENT + 1}
+    socket = Socket()
+    subscriber = hub.connect(socket.send, ["AAPL"], write=Writer(lambda frame: True, lambda: state["unsent"]))
+    hub.send_status(subscriber, {"status": "stale", "source": "simulator", "last_tick_age": 9.0})
+    hub.send_status(subscriber, {"status": "ok", "source": "simulator", "last_tick_age": 0.1})
+    state["unsent"] = 0
+    cache.update("AAPL", 191.0)
+    assert (await socket.next())["status"] == "ok"
+    await settle()
+    assert [frame["type"] for frame in socket.decoded()] == ["status"]
+
+
+async def test_a_user_event_reaches_that_users_sockets_only_and_tells_them(hub, cache):
+    heard = []
+    ada_1, ada_2, bob = Socket(), Socket(), Socket()
+    hub.connect(ada_1.send, ["AAPL"], user_id=1, on_event=heard.append)
+    hub.connect(ada_2.send, ["AAPL"], user_id=1)
+    hub.connect(bob.send, ["AAPL"], user_id=2)
+    assert hub.deliver_event(1, {"type": "trade"}) == 2
+    assert (await ada_1.next(), await ada_2.next()) == ({"type": "trade"}, {"type": "trade"})
+    assert heard == [{"type": "trade"}]
+    await settle()
+    assert bob.frames == []

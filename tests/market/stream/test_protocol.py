@@ -6,9 +6,11 @@ import pytest
 
 from market.models import make_update
 from market.stream.protocol import (
+    ABUSE_LIMIT,
     HISTORY_BUDGET,
     HISTORY_POINTS,
     Command,
+    MessageRate,
     ProtocolError,
     Subscription,
     error_frame,
@@ -155,3 +157,21 @@ def test_snapshot_history_shrinks_per_ticker_for_large_sets_only():
     assert history_points(10) == HISTORY_POINTS
     assert history_points(500) * 500 <= HISTORY_BUDGET
     assert history_points(100_000) == 1
+
+
+def test_a_connection_may_send_a_burst_then_a_steady_few_messages_a_second():
+    now = [0.0]
+    rate = MessageRate(per_second=5, burst=20, clock=lambda: now[0])
+    assert [rate.admit() for _ in range(20)] == ["ok"] * 20
+    assert rate.admit() == "refused"
+    now[0] += 1.0  # five more a second
+    assert [rate.admit() for _ in range(5)] == ["ok"] * 5
+    assert rate.admit() == "refused"
+    assert "at most 20 at once and 5 a second" in rate.refusal()
+
+
+def test_a_connection_that_keeps_sending_when_refused_is_abusive():
+    rate = MessageRate(per_second=5, burst=1, clock=lambda: 0.0)
+    assert rate.admit() == "ok"
+    verdicts = [rate.admit() for _ in range(ABUSE_LIMIT)]
+    assert verdicts == ["refused"] * (ABUSE_LIMIT - 1) + ["abusive"]
