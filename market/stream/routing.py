@@ -2,12 +2,12 @@
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import OriginValidator, WebsocketDenier
-from django.conf import settings
+from channels.security.websocket import WebsocketDenier
 from django.urls import re_path
 
 from .consumers import PriceStreamConsumer
 from .lifecycle import FeedLifecycle
+from .origins import SameOriginValidator
 from .wire import KeepServerSend
 
 websocket_urlpatterns = [
@@ -17,23 +17,8 @@ websocket_urlpatterns = [
 ]
 
 
-class AllowedHostsOriginValidator(OriginValidator):
-    """Channels' validator of the same name, but reading ``ALLOWED_HOSTS`` on each connection, not once at
-    import: settings changed later (Django's test set-up adds ``testserver``, tests override it) apply."""
-
-    def __init__(self, application):
-        self.application = application  # (no super().__init__: ``allowed_origins`` is read-only here)
-
-    @property
-    def allowed_origins(self) -> list[str]:
-        if settings.DEBUG and not settings.ALLOWED_HOSTS:
-            return ["localhost", "127.0.0.1", "[::1]"]  # Django's own default in DEBUG
-        return list(settings.ALLOWED_HOSTS)
-
-
 def build_application(django_asgi_app):
-    """Wrap Django's ASGI app; origins of WebSocket connections are checked against ``ALLOWED_HOSTS``."""
-    websocket = KeepServerSend(
-        AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
-    )
+    """Wrap Django's ASGI app; WebSocket handshakes must come from the page's own origin
+    (``market.stream.origins``)."""
+    websocket = KeepServerSend(SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))))
     return FeedLifecycle(ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket}))
