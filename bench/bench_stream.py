@@ -55,7 +55,7 @@ def bench_tickers(count: int) -> list[str]:
 
 
 FAN_OUT_LINE = re.compile(
-    r"market\.hub: fan-out of the tick at ([\d.]+): (\d+) frames, "
+    r"market\.stream\.hub: fan-out of the tick at ([\d.]+): (\d+) frames, "
     r"started ([\d.]+) ms after it, took ([\d.]+) ms"
 )
 
