@@ -16,7 +16,7 @@ from market.seed_prices import DEFAULT_TICKERS
 
 from . import services
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
-from .money import percent_change, price_from_float, value_in_cents
+from .money import percent_change, pnl_in_cents, price_from_float, value_in_cents
 
 # Keeps each IN (...) well below every backend's limit on query parameters.
 _DEMAND_CHUNK = 500
@@ -140,6 +140,11 @@ def portfolio_summary(user) -> dict:
     ticker) of dicts with ``ticker``, ``quantity``, ``avg_cost``, ``cost_basis``, ``price`` (None
     when the feed has no price), ``market_value``, ``unrealized_pnl``, ``unrealized_pnl_percent``
     (the last three None without a price). A position without a price counts at its cost basis.
+
+    Every amount is rounded down to the cent, so no figure shows more than exact arithmetic gives:
+    ``cost_basis`` and ``market_value`` are quantity x average cost and quantity x price rounded down,
+    ``unrealized_pnl`` is the exact quantity x (price - average cost) rounded down (so it may differ by
+    a cent from ``market_value - cost_basis``), ``unrealized_pnl_percent`` is rounded down to 2 places.
     """
     portfolio = portfolio_for(user)
     positions = list(Position.objects.filter(portfolio=portfolio).order_by("ticker"))
@@ -153,7 +158,7 @@ def portfolio_summary(user) -> dict:
         if update is not None:
             price = price_from_float(update.price)
             market_value = value_in_cents(position.quantity, price)
-            unrealized_pnl = market_value - cost_basis
+            unrealized_pnl = pnl_in_cents(position.quantity, price, position.avg_cost)
             unrealized_pnl_percent = percent_change(price, position.avg_cost)
         positions_value += market_value if market_value is not None else cost_basis
         rows.append(

@@ -34,6 +34,8 @@ from .money import (
     MAX_QUANTITY,
     InvalidQuantity,
     InvalidSide,
+    cents_down,
+    cost_in_cents,
     format_money,
     format_price,
     format_quantity,
@@ -41,7 +43,7 @@ from .money import (
     parse_quantity,
     parse_side,
     price_from_float,
-    to_cents,
+    proceeds_in_cents,
     value_in_cents,
     weighted_average,
 )
@@ -211,8 +213,12 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     """Fill a market order for ``user`` at the cached price, moving cash and position together.
 
     ``quantity`` may be a str, int, float or Decimal. Raises ``TradeRefused`` (nothing changes) for a
-    bad ticker, side or quantity, no live price, not enough cash or not enough shares. Concurrent
-    trades of one user are serialised on the portfolio row, so they never overspend or oversell.
+    bad ticker, side or quantity, no live price, an order worth less than a cent, not enough cash or
+    not enough shares. Concurrent trades of one user are serialised on the portfolio row, so they
+    never overspend or oversell.
+
+    Rounding never pays the trader: a buy costs its notional rounded up to the cent, a sell credits
+    it rounded down, and the realized P&L is the cash credited less the shares' cost, rounded down.
     """
     ticker = _ticker(ticker, TradeRefused)
     try:
@@ -221,11 +227,15 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     except (InvalidSide, InvalidQuantity) as exc:
         raise TradeRefused(str(exc)) from None
     price = current_price(ticker)
-    notional = value_in_cents(quantity, price)
-    if side == Trade.Side.BUY and notional <= 0:
+    if proceeds_in_cents(quantity, price) <= 0:
+        # Either side: rounded up, a buy would pay a whole cent for less; rounded down, a sell gets nothing.
         raise TradeRefused(
             f"Order too small: {format_quantity(quantity)} {ticker} is worth less than a cent."
         )
+    if side == Trade.Side.BUY:
+        notional = cost_in_cents(quantity, price)
+    else:
+        notional = proceeds_in_cents(quantity, price)
     if notional > MAX_MONEY:
         raise TradeRefused(f"Order too large: at most ${format_money(MAX_MONEY)} per trade.")
     ensure_user_setup(user)
@@ -283,7 +293,8 @@ def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
         )
     if portfolio.cash + notional > MAX_MONEY:
         raise TradeRefused(f"Order too large: cash cannot exceed ${format_money(MAX_MONEY)}.")
-    realized_pnl = to_cents(notional - multiply(quantity, position.avg_cost))
+    # Against the cash actually credited (``notional``, rounded down), so the two always agree.
+    realized_pnl = cents_down(notional - multiply(quantity, position.avg_cost))
     portfolio.cash += notional
     if quantity == held:
         position.delete()
@@ -297,7 +308,8 @@ def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
 
 
 def _portfolio_value(cash: Decimal, positions, prices: dict[str, float]) -> Decimal:
-    """Cash plus each position at its live price (at its average cost when it has none)."""
+    """Cash plus each position at its live price (at its average cost when it has none), each position
+    rounded down to the cent (``value_in_cents``), so a snapshot never shows more than exact arithmetic."""
     total = cash
     for position in positions:
         price = prices.get(position.ticker)
