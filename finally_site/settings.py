@@ -84,6 +84,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # ``name|script_marked`` shows look-alike names everywhere without a {% load %} in each template.
+            "builtins": ["portfolio.templatetags.lookalikes"],
         },
     },
 ]

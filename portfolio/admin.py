@@ -2,6 +2,8 @@
 read-only portfolios, positions, trades and snapshots, with live prices from this process's feed."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
@@ -9,7 +11,7 @@ from django.utils.html import format_html
 from market.feed import get_feed
 
 from . import services
-from .forms import WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
+from .forms import UserAddForm, UserEditForm, WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
 from .money import format_money, format_price, format_quantity, price_from_float, value_in_cents
 
@@ -192,3 +194,15 @@ class PortfolioSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["portfolio__user"]
     search_fields = ["portfolio__user__username"]
     date_hierarchy = "recorded_at"
+
+
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's user admin, with sign-up's rules: no look-alike usernames, no control characters."""
+
+    form = UserEditForm
+    add_form = UserAddForm
+
+
+if admin.site.is_registered(get_user_model()):
+    admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)

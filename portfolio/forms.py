@@ -1,13 +1,61 @@
-"""Admin forms: tickers normalised and checked with the ticker rule, watchlist names checked per user."""
+"""Forms: the admin's (tickers normalised and checked with the ticker rule, watchlist names checked per
+user, users' names), and sign-up's. Every text field refuses control characters, and a username that
+looks like an existing one is refused (``portfolio.names``)."""
 
 from django import forms
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from market.tickers import InvalidTicker, normalize_ticker
 
+from . import names, services
 from .models import Watchlist, WatchlistEntry
-from .services import WATCHLIST_NAME_MAX_LENGTH
+
+
+def refuse_control_characters(value) -> None:
+    """A form-field validator: no control characters (null bytes included), see ``portfolio.names``."""
+    if isinstance(value, str):
+        try:
+            names.check_text(value, "This field")
+        except names.InvalidText as exc:
+            raise ValidationError(str(exc), code="control_character") from None
+
+
+class TextRulesMixin:
+    """Adds ``refuse_control_characters`` to every text field of the form but passwords (never stored
+    as typed)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField) and not isinstance(field.widget, forms.PasswordInput):
+                field.validators.append(refuse_control_characters)
+
+
+class LookalikeUsernameMixin(TextRulesMixin):
+    """Refuses a username that looks like an existing user's ("admin" spelt with a Cyrillic i, U+0456)."""
+
+    def clean_username(self):
+        clean = getattr(super(), "clean_username", None)
+        username = clean() if clean else self.cleaned_data.get("username")
+        if username and services.username_looks_taken(username, exclude_pk=self.instance.pk):
+            raise ValidationError(
+                "This username looks too much like an existing one; choose another.", code="lookalike"
+            )
+        return username
+
+
+class SignupForm(LookalikeUsernameMixin, UserCreationForm):
+    """Sign-up: Django's user creation form plus the look-alike and control-character rules."""
+
+
+class UserAddForm(LookalikeUsernameMixin, AdminUserCreationForm):
+    """The admin's add-user form, with the same rules as sign-up."""
+
+
+class UserEditForm(LookalikeUsernameMixin, UserChangeForm):
+    """The admin's user change form: a renamed user must not look like another one either."""
 
 
 class TickerField(forms.CharField):
@@ -47,12 +95,10 @@ class WatchlistForm(forms.ModelForm):
         fields = ["user", "name"]
 
     def clean_name(self):
-        name = " ".join(self.cleaned_data["name"].split())
-        if not name:
-            raise ValidationError("A watchlist needs a name.")
-        if len(name) > WATCHLIST_NAME_MAX_LENGTH:
-            raise ValidationError(f"A watchlist name has at most {WATCHLIST_NAME_MAX_LENGTH} characters.")
-        return name
+        try:
+            return services.clean_watchlist_name(self.cleaned_data["name"])
+        except services.ServiceError as exc:
+            raise ValidationError(str(exc)) from None
 
     def clean(self):
         cleaned = super().clean()
@@ -61,7 +107,9 @@ class WatchlistForm(forms.ModelForm):
         user = cleaned.get("user") or (self.instance.user if self.instance.user_id else None)
         name = cleaned.get("name")
         if user is not None and name:
-            clashes = Watchlist.objects.filter(user=user, name__iexact=name).exclude(pk=self.instance.pk)
-            if clashes.exists():
+            other = services.clashing_watchlist_name(user, name, exclude_pk=self.instance.pk)
+            if other is not None and other.lower() == name.lower():
                 self.add_error("name", f"{user} already has a watchlist named {name!r}.")
+            elif other is not None:
+                self.add_error("name", f"{name!r} looks too much like {user}'s watchlist {other!r}.")
         return cleaned
