@@ -88,6 +88,20 @@ class WatchlistEntryFormSet(BaseInlineFormSet):
     def get_unique_error_message(self, unique_check):
         return "This ticker is already on this watchlist: remove the duplicate."
 
+    def clean(self):
+        """The services' limits: tickers per watchlist, and tickers the feed tracks in all."""
+        super().clean()
+        if any(self.errors):
+            return
+        kept = {
+            form.cleaned_data["ticker"]
+            for form in self.forms
+            if form.cleaned_data.get("ticker") and not self._should_delete_form(form)
+        }
+        current = set(self.instance.tickers()) if self.instance.pk else set()
+        if problem := services.watchlist_growth_problem(len(kept), kept - current):
+            raise ValidationError(problem, code="limit")
+
 
 class WatchlistForm(forms.ModelForm):
     class Meta:
@@ -106,6 +120,9 @@ class WatchlistForm(forms.ModelForm):
         # constraint in validation: check it here so a clash is a form error, not a crash.
         user = cleaned.get("user") or (self.instance.user if self.instance.user_id else None)
         name = cleaned.get("name")
+        adding = user is not None and self.instance.pk is None
+        if adding and (problem := services.watchlist_count_problem(user)):
+            self.add_error(None, problem)
         if user is not None and name:
             other = services.clashing_watchlist_name(user, name, exclude_pk=self.instance.pk)
             if other is not None and other.lower() == name.lower():

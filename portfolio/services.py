@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from market import config as market_config
 from market.feed import get_feed
 from market.seed_prices import DEFAULT_TICKERS
 from market.tickers import InvalidTicker, normalize_ticker
@@ -52,6 +53,9 @@ from .money import (
 logger = logging.getLogger(__name__)
 
 WATCHLIST_NAME_MAX_LENGTH = 64
+# Limits (CONTRACT.md), each overridable in settings; the feed's own is MARKET_MAX_TICKERS (market.config).
+DEFAULT_MAX_WATCHLISTS = 20
+DEFAULT_MAX_TICKERS_PER_WATCHLIST = 100
 
 
 class ServiceError(ValueError):
@@ -153,11 +157,67 @@ def _refuse_clash(user, name: str, exclude_pk: int | None = None) -> None:
     raise ServiceError(f"{name!r} looks too much like your watchlist {other!r}: choose another name.")
 
 
+def max_watchlists() -> int:
+    """``settings.PORTFOLIO_MAX_WATCHLISTS``: the most watchlists one user may have (default 20)."""
+    return getattr(settings, "PORTFOLIO_MAX_WATCHLISTS", DEFAULT_MAX_WATCHLISTS)
+
+
+def max_tickers_per_watchlist() -> int:
+    """``settings.PORTFOLIO_MAX_TICKERS_PER_WATCHLIST``: the most tickers on one watchlist (default 100)."""
+    return getattr(settings, "PORTFOLIO_MAX_TICKERS_PER_WATCHLIST", DEFAULT_MAX_TICKERS_PER_WATCHLIST)
+
+
+def watchlist_count_problem(user) -> str | None:
+    """Why ``user`` may not have one more watchlist, or None."""
+    limit = max_watchlists()
+    if Watchlist.objects.filter(user=user).count() >= limit:
+        return f"You can have at most {limit} watchlists: delete one before creating another."
+    return None
+
+
+def _untracked(tickers: set[str]) -> set[str]:
+    """Those of ``tickers`` that the feed does not track yet (neither a default, an entry nor a position)."""
+    new = tickers - set(DEFAULT_TICKERS)
+    for model in (WatchlistEntry, Position):
+        if new:
+            new -= set(model.objects.filter(ticker__in=new).values_list("ticker", flat=True).distinct())
+    return new
+
+
+def tracked_ticker_count() -> int:
+    """How many tickers the feed tracks: the default ten plus every distinct watchlist and position ticker."""
+    entries = WatchlistEntry.objects.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker")
+    positions = Position.objects.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker")
+    return len(DEFAULT_TICKERS) + entries.union(positions).count()
+
+
+def watchlist_growth_problem(final_count: int, new_tickers: set[str]) -> str | None:
+    """Why a watchlist may not end with ``final_count`` tickers after adding ``new_tickers``, or None:
+    more than ``max_tickers_per_watchlist()``, or the feed would track more than ``MARKET_MAX_TICKERS``
+    (only tickers it does not track yet count against that)."""
+    limit = max_tickers_per_watchlist()
+    if new_tickers and final_count > limit:
+        return f"A watchlist holds at most {limit} tickers: remove one before adding another."
+    untracked = _untracked(new_tickers)
+    if untracked:
+        feed_limit = market_config.max_tickers()
+        if tracked_ticker_count() + len(untracked) > feed_limit:
+            shown = ", ".join(sorted(untracked)[:5]) + (", ..." if len(untracked) > 5 else "")
+            return (
+                f"The market feed already tracks its maximum of {feed_limit} tickers: {shown} cannot be "
+                "added until tickers nobody uses any more are removed."
+            )
+    return None
+
+
 def create_watchlist(user, name) -> Watchlist:
-    """A new, empty, non-default watchlist. Names are unique per user, ignoring case and look-alikes."""
+    """A new, empty, non-default watchlist. Names are unique per user, ignoring case and look-alikes;
+    a user has at most ``max_watchlists()``."""
     name = clean_watchlist_name(name)
     ensure_user_setup(user)
     _refuse_clash(user, name)
+    if problem := watchlist_count_problem(user):
+        raise ServiceError(problem)
     try:
         with transaction.atomic():
             return Watchlist.objects.create(user=user, name=name)
@@ -200,11 +260,17 @@ def set_default_watchlist(watchlist: Watchlist) -> Watchlist:
 
 
 def add_to_watchlist(watchlist: Watchlist, ticker) -> tuple[WatchlistEntry, bool]:
-    """Add ``ticker`` (normalised) to ``watchlist``; ``created`` is False when it was already there."""
+    """Add ``ticker`` (normalised) to ``watchlist``; ``created`` is False when it was already there.
+
+    Refused (``ServiceError``) when the watchlist is full or the feed would track more than
+    ``MARKET_MAX_TICKERS`` tickers in all.
+    """
     ticker = _ticker(ticker)
     existing = WatchlistEntry.objects.filter(watchlist=watchlist, ticker=ticker).first()
     if existing is not None:
         return existing, False
+    if problem := watchlist_growth_problem(watchlist.entries.count() + 1, {ticker}):
+        raise ServiceError(problem)
     try:
         with transaction.atomic():
             return WatchlistEntry.objects.create(watchlist=watchlist, ticker=ticker), True
