@@ -16,6 +16,7 @@ from collections import deque
 
 from django.core.management.base import BaseCommand, CommandError
 
+from market.checks import redis_problem
 from market.leader import DEFAULT_TTL
 from market.runner import FeedRunner
 
@@ -196,6 +197,9 @@ class Command(BaseCommand):
             value = options[name]
             if value is not None and not value > 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+        if problem := redis_problem():
+            # System checks no longer ping Redis (migrate must work without it): runfeed needs it.
+            raise CommandError(problem)
         if self.stdout.isatty() and not options["no_table"]:
             display = TerminalDisplay(self.stdout)
             with _logging_into(display):
