@@ -1,6 +1,5 @@
 """Sign-up, and a logout that asks before it logs out (Django's own login view is used as is)."""
 
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
@@ -25,7 +24,8 @@ def signup(request):
         form = SignupForm(request.POST)
         if form.is_valid():
             user = form.save()
-            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            # Named: django-axes' backend comes first in AUTHENTICATION_BACKENDS and cannot load a user.
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(_next_url(request))
     else:
         form = SignupForm()

@@ -12,6 +12,7 @@ from market.feed import get_feed
 
 from . import services
 from .forms import UserAddForm, UserEditForm, WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
+from .login_throttle import AdminLoginForm
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
 from .money import format_money, format_price, format_quantity, price_from_float, value_in_cents
 
@@ -202,6 +203,9 @@ class UserAdmin(auth_admin.UserAdmin):
     form = UserEditForm
     add_form = UserAddForm
 
+
+# The admin's login is throttled like the site's, with the same message (portfolio.login_throttle).
+admin.site.login_form = AdminLoginForm
 
 if admin.site.is_registered(get_user_model()):
     admin.site.unregister(get_user_model())
