@@ -49,6 +49,8 @@ CSRF_TRUSTED_ORIGINS = [
 CSRF_FAILURE_VIEW = "portfolio.api.csrf_failure"
 
 INSTALLED_APPS = [
+    # Before daphne: its runserver then leaves static files to the ASGI app (finally_site.static).
+    "servestatic",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -152,7 +154,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes and production serves from (finally_site.static).
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "").strip() or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production: hashed names, a manifest, gzip and Brotli copies (finally_site.storage); DEBUG: plain
+    # files from the app folders, so a fresh clone runs without `collectstatic`.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "finally_site.storage.StaticFilesStorage"
+    },
+}
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 if REDIS_URL:
