@@ -31,10 +31,29 @@ def _env_bool(name: str, default: bool) -> bool:
     return default
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or (
-    "django-insecure-finally-dev-key-change-me-in-production-0123456789"
-)
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        CONFIG_PROBLEMS.append(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
+        return default
+    return value
+
+
+DEVELOPMENT_SECRET_KEY = "django-insecure-finally-dev-key-change-me-in-production-0123456789"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
 DEBUG = _env_bool("DJANGO_DEBUG", True)
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    # The development key is public: with it, anyone could forge session and signed cookies.
+    CONFIG_PROBLEMS.append(
+        "DJANGO_SECRET_KEY must be set to a secret of your own when DJANGO_DEBUG=0 (it is unset or the "
+        "public development key); make one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = [
     host.strip()
     for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -60,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
+    "csp",
     "finally_site",
     "market",
     "portfolio",
@@ -67,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "finally_site.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,6 +98,28 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     "portfolio.login_throttle.KeepLoginPage",
 ]
+
+# Every response's Content-Security-Policy (finally_site.csp): nothing inline, nothing from elsewhere;
+# the page's own ws:// or wss:// stream is added to connect-src per request.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Named additions for the views that need them: @finally_site.csp.relaxed("api-docs").
+CONTENT_SECURITY_POLICY_RELAXATIONS = {
+    # django-ninja's Swagger UI (/api/docs/): inline styles and data: images.
+    "api-docs": {"style-src": ["'unsafe-inline'"], "img-src": ["data:"]},
+}
 
 ROOT_URLCONF = "finally_site.urls"
 
@@ -139,8 +182,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # The login throttle (portfolio.login_throttle): 5 failures for one username, or from one address (each
 # counted on its own), lock logins for it for 15 minutes, restarted by every attempt meanwhile.
-AXES_FAILURE_LIMIT = 5
-AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_FAILURE_LIMIT = _env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_env_int("DJANGO_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "portfolio.login_throttle.lockout_response"
 LOGIN_URL = "login"
@@ -188,12 +231,31 @@ PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
 MARKET_AUTOSTART = True
 
+# Production (DJANGO_DEBUG=0) is secure by default: HTTPS only (a redirect, then a year of HSTS for the
+# host and its subdomains, preload-ready) and cookies sent over HTTPS only. Each can be switched off by
+# its variable; the operator then chose it, so exactly the matching `check --deploy` warning is silenced.
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0") or 0)
+    SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+    SECURE_HSTS_SECONDS = _env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    if _env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+        # Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    _chosen = {
+        "security.W008": not SECURE_SSL_REDIRECT,
+        "security.W004": not SECURE_HSTS_SECONDS,
+        "security.W005": bool(SECURE_HSTS_SECONDS) and not SECURE_HSTS_INCLUDE_SUBDOMAINS,
+        "security.W021": bool(SECURE_HSTS_SECONDS) and not SECURE_HSTS_PRELOAD,
+        "security.W012": not SESSION_COOKIE_SECURE,
+        "security.W016": not CSRF_COOKIE_SECURE,
+    }
+    SILENCED_SYSTEM_CHECKS += [check for check, switched_off in _chosen.items() if switched_off]
 
 _market_log_level = os.environ.get("MARKET_LOG_LEVEL", "").strip().upper() or "INFO"
 if _market_log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

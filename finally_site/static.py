@@ -7,10 +7,14 @@
   sent to browsers that accept them. A server refuses to start when the manifest is missing
   (``static_problem``), instead of answering every page with a 500.
 
+Static responses carry the site's Content-Security-Policy and ``nosniff`` too (Django's middleware never
+sees them): an SVG opened as a document runs no script.
+
 A path that leaves the static folders (``/static/../finally_site/settings.py``, ``%2e%2e``, ``..%2f``)
 is no static file: it falls through to Django, which answers 404.
 """
 
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import ManifestStaticFilesStorage, staticfiles_storage
@@ -23,15 +27,25 @@ UNHASHED_MAX_AGE = 60
 def static_files(application):
     """``application`` (Django's ASGI app) behind ServeStatic, for ``settings.STATIC_URL``."""
     if settings.DEBUG:
-        served = ServeStaticASGI(application, autorefresh=True, max_age=0)
+        served = ServeStaticASGI(application, autorefresh=True, max_age=0, add_headers_function=_add_headers)
         # Later directories are searched first: add the finders' folders last-first, so the first
         # finder wins, as with Django's own static view.
         for location, prefix in reversed(_finder_locations()):
             served.add_files(location, prefix=settings.STATIC_URL + prefix)
         return served
     return ServeStaticASGI(
-        application, root=settings.STATIC_ROOT, prefix=settings.STATIC_URL, max_age=UNHASHED_MAX_AGE
+        application,
+        root=settings.STATIC_ROOT,
+        prefix=settings.STATIC_URL,
+        max_age=UNHASHED_MAX_AGE,
+        add_headers_function=_add_headers,
     )
+
+
+def _add_headers(headers, path: str, url: str) -> None:
+    if policy := build_policy():
+        headers["Content-Security-Policy"] = policy
+    headers["X-Content-Type-Options"] = "nosniff"
 
 
 def _finder_locations() -> list[tuple[str, str]]:

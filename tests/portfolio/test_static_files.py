@@ -11,13 +11,13 @@ import urllib.request
 import pytest
 from django.core.management import call_command
 
+from tests.portfolio.production_support import production_env
 from tests.support import (
     PROJECT_DIR,
     Process,
     artifacts_dir,
     clean_env,
     free_port,
-    manage,
     migrate_database,
     port_open,
     python_command,
@@ -25,7 +25,6 @@ from tests.support import (
     wait_for,
 )
 
-SECRET = "a-production-secret-key-for-the-tests-only-0123456789-abcdefghij"
 TRAVERSALS = [
     "/static/../finally_site/settings.py",
     "/static/%2e%2e/finally_site/settings.py",
@@ -37,17 +36,6 @@ TRAVERSALS = [
     "/static/finally/%00stream.js",
 ]
 TEN_YEARS = "max-age=315360000, public, immutable"
-
-
-def production_env(database, static_root) -> dict[str, str]:
-    """DJANGO_DEBUG=0 as the README documents it, over plain http (no TLS here: no SSL redirect)."""
-    return clean_env(
-        DATABASE_URL=f"sqlite:///{database}",
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=SECRET,
-        DJANGO_STATIC_ROOT=str(static_root),
-        DJANGO_SECURE_SSL_REDIRECT="0",
-    )
 
 
 def fetch(base: str, path: str, **headers: str) -> tuple[int, dict, bytes]:
@@ -77,15 +65,6 @@ def debug_server(tmp_path_factory):
     process, port = start_daphne(env, artifacts_dir(), name="daphne-static-debug")
     yield process, port
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def production(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("static-production")
-    env = production_env(folder / "db.sqlite3", folder / "static")
-    migrate_database(env)
-    manage(env, "collectstatic", "--noinput", timeout=180)
-    return env, folder / "static"
 
 
 @pytest.fixture(scope="module")
