@@ -32,14 +32,30 @@ def static_files(application):
         # finder wins, as with Django's own static view.
         for location, prefix in reversed(_finder_locations()):
             served.add_files(location, prefix=settings.STATIC_URL + prefix)
-        return served
-    return ServeStaticASGI(
-        application,
-        root=settings.STATIC_ROOT,
-        prefix=settings.STATIC_URL,
-        max_age=UNHASHED_MAX_AGE,
-        add_headers_function=_add_headers,
-    )
+    else:
+        served = ServeStaticASGI(
+            application,
+            root=settings.STATIC_ROOT,
+            prefix=settings.STATIC_URL,
+            max_age=UNHASHED_MAX_AGE,
+            add_headers_function=_add_headers,
+        )
+    return StaticPrefix(served, application, settings.STATIC_URL)
+
+
+class StaticPrefix:
+    """Only requests under ``prefix`` go through ServeStatic, which in DEBUG looks each one up on disk
+    in a worker thread; every other request goes straight to the application."""
+
+    def __init__(self, served, application, prefix: str):
+        self.served = served
+        self.application = application
+        self.prefix = prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            return await self.served(scope, receive, send)
+        return await self.application(scope, receive, send)
 
 
 def _add_headers(headers, path: str, url: str) -> None:
