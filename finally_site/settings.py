@@ -94,9 +94,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # The login throttle: last, as django-axes asks, with the login page keeper inside it.
+    # The login throttle: last, as django-axes asks, with its helper inside it.
     "axes.middleware.AxesMiddleware",
-    "portfolio.login_throttle.KeepLoginPage",
+    "portfolio.login_throttle.LoginThrottleMiddleware",
 ]
 
 # Every response's Content-Security-Policy (finally_site.csp): nothing inline, nothing from elsewhere;

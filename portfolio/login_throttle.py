@@ -4,7 +4,7 @@ minutes, restarted by each attempt meanwhile), the right password included, on /
 /admin/login/ alike.
 
 A refused attempt gets the login page it came from again, with the lockout message as the form's error
-and status 429: the forms below say it, ``KeepLoginPage`` keeps the page the view rendered, and
+and status 429: the forms below say it, ``LoginThrottleMiddleware`` keeps the page the view rendered, and
 ``lockout_response`` (``AXES_LOCKOUT_CALLABLE``) answers with it.
 """
 
@@ -49,13 +49,19 @@ class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
     """/admin/login/'s form (``admin.site.login_form``)."""
 
 
-class KeepLoginPage:
-    """Middleware, placed after ``axes.middleware.AxesMiddleware``: keeps the page the login view rendered
-    for a locked-out attempt on the request, for ``lockout_response``. (AxesMiddleware replaces that page
-    with its lockout response, and under ASGI hands the lockout callable no response to reuse.)"""
+class LoginThrottleMiddleware:
+    """Placed after ``axes.middleware.AxesMiddleware``, it does two things for the throttle.
+
+    - Null bytes in the headers axes stores (User-Agent, Accept) become "0x00", as axes itself does for
+      form data: PostgreSQL refuses a null byte in a text column, so a login would fail with a 500.
+    - It keeps the page the login view rendered for a locked-out attempt on the request, for
+      ``lockout_response``: AxesMiddleware replaces that page with its lockout response, and under ASGI
+      hands the lockout callable no response to reuse.
+    """
 
     async_capable = True
     sync_capable = True
+    STORED_HEADERS = ("HTTP_USER_AGENT", "HTTP_ACCEPT")
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -65,10 +71,19 @@ class KeepLoginPage:
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self._acall(request)
+        self._clean(request)
         return self._keep(request, self.get_response(request))
 
     async def _acall(self, request):
+        self._clean(request)
         return self._keep(request, await self.get_response(request))
+
+    @classmethod
+    def _clean(cls, request) -> None:
+        for header in cls.STORED_HEADERS:
+            value = request.META.get(header)
+            if value and "\0" in value:
+                request.META[header] = value.replace("\0", "0x00")
 
     @staticmethod
     def _keep(request, response):

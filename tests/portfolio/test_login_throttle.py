@@ -124,6 +124,17 @@ def test_a_null_byte_in_the_login_username_is_a_form_error_not_a_500(client):
     assert "Null characters are not allowed" in response.content.decode()
 
 
+@pytest.mark.postgres
+def test_a_null_byte_in_the_headers_the_throttle_stores_is_no_500(client):
+    user = make_user("trader", password=PASSWORD)
+    headers = {"HTTP_USER_AGENT": "evil\x00agent", "HTTP_ACCEPT": "text/html\x00"}
+    wrong, right = {"username": "trader", "password": "nope"}, {"username": "trader", "password": PASSWORD}
+    assert client.post("/accounts/login/", wrong, **headers).status_code == 200
+    assert AccessAttempt.objects.get().user_agent == "evil0x00agent"
+    assert client.post("/accounts/login/", right, **headers).status_code == 302
+    assert client.session[SESSION_KEY] == str(user.pk)
+
+
 # Under a real daphne: the ASGI path through the middleware, with real sockets.
 
 
