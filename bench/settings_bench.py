@@ -19,7 +19,7 @@ BENCH_TICKERS = [
 
 MARKET_TICKER_DEMAND = "bench.settings_bench.bench_ticker_demand"
 MARKET_PERIODIC_JOBS = []
-# --asgi-path: ticks through ASGI send instead of market.wire's direct writes, for comparison.
+# --asgi-path: ticks through ASGI send instead of market.stream.wire's direct writes, for comparison.
 MARKET_STREAM_FAST_PATH = os.environ.get("BENCH_ASGI_PATH", "") != "1"
 
 

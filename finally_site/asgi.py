@@ -8,12 +8,9 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finally_site.settings")
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
-# Plain daphne serves no static files (runserver does, in DEBUG): serve them here so the pages work under
-# either. Behind a production web server, point it at STATIC_ROOT after `collectstatic` instead.
-django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
+django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402
 
@@ -33,6 +30,14 @@ if problems := [*hooks.problems(), *filter(None, [redis_problem()])]:
         print(f"finally: configuration error: {problem}", file=sys.stderr)
     raise SystemExit(2)
 
+from finally_site.static import static_files, static_problem  # noqa: E402
+
+if problem := static_problem():
+    # Production without `collectstatic`: every page would be a 500 (no manifest entry for its files).
+    print(f"finally: configuration error: {problem}", file=sys.stderr)
+    raise SystemExit(2)
+
 from market.stream.routing import build_application  # noqa: E402
 
-application = build_application(django_asgi_app)
+# Static files are served here, under daphne, uvicorn and runserver alike (finally_site.static).
+application = build_application(static_files(django_asgi_app))

@@ -7,6 +7,7 @@ line naming the variable.
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -31,10 +32,29 @@ def _env_bool(name: str, default: bool) -> bool:
     return default
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or (
-    "django-insecure-finally-dev-key-change-me-in-production-0123456789"
-)
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        CONFIG_PROBLEMS.append(f"{name} must be a whole number of at least {minimum}, got {raw!r}")
+        return default
+    return value
+
+
+DEVELOPMENT_SECRET_KEY = "django-insecure-finally-dev-key-change-me-in-production-0123456789"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
 DEBUG = _env_bool("DJANGO_DEBUG", True)
+if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+    # The development key is public: with it, anyone could forge session and signed cookies.
+    CONFIG_PROBLEMS.append(
+        "DJANGO_SECRET_KEY must be set to a secret of your own when DJANGO_DEBUG=0 (it is unset or the "
+        "public development key); make one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = [
     host.strip()
     for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -49,6 +69,8 @@ CSRF_TRUSTED_ORIGINS = [
 CSRF_FAILURE_VIEW = "portfolio.api.errors.csrf_failure"
 
 INSTALLED_APPS = [
+    # Before daphne: its runserver then leaves static files to the ASGI app (finally_site.static).
+    "servestatic",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -58,6 +80,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "ninja",  # its templates and static files: the API docs' Swagger UI, served from here, no CDN
+    "axes",
+    "csp",
     "finally_site",
     "market",
     "portfolio",
@@ -67,13 +91,39 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Above the middleware whose errors it turns into JSON under /api/ (see its docstring).
     "portfolio.api.middleware.ApiErrorsMiddleware",
+    "finally_site.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The login throttle: last, as django-axes asks, with its helper inside it.
+    "axes.middleware.AxesMiddleware",
+    "portfolio.login_throttle.LoginThrottleMiddleware",
 ]
+
+# Every response's Content-Security-Policy (finally_site.csp): nothing inline, nothing from elsewhere;
+# the page's own ws:// or wss:// stream is added to connect-src per request.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Named additions for the views that need them: @finally_site.csp.relaxed("api-docs").
+CONTENT_SECURITY_POLICY_RELAXATIONS = {
+    # django-ninja's Swagger UI (/api/docs/): inline styles and data: images.
+    "api-docs": {"style-src": ["'unsafe-inline'"], "img-src": ["data:"]},
+}
 
 ROOT_URLCONF = "finally_site.urls"
 
@@ -88,6 +138,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # ``name|script_marked`` shows look-alike names everywhere without a {% load %} in each template.
+            "builtins": ["portfolio.templatetags.lookalikes"],
         },
     },
 ]
@@ -120,12 +172,24 @@ DATABASES = {"default": _database}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any backend checks the password. It has no
+# get_user, so code that logs a user in names ModelBackend (sign-up does).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The login throttle (portfolio.login_throttle): 5 failures for one username, or from one address (each
+# counted on its own), lock logins for it for 15 minutes, restarted by every attempt meanwhile.
+AXES_FAILURE_LIMIT = _env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_env_int("DJANGO_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "portfolio.login_throttle.lockout_response"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "dashboard"
@@ -137,7 +201,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes and production serves from (finally_site.static).
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "").strip() or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production: hashed names, a manifest, gzip and Brotli copies (finally_site.storage); DEBUG: plain
+    # files from the app folders, so a fresh clone runs without `collectstatic`.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "finally_site.storage.StaticFilesStorage"
+    },
+}
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 # "default" carries user events, once per server process (market.stream.events); "market" carries
@@ -182,12 +257,31 @@ PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
 MARKET_AUTOSTART = True
 
+# Production (DJANGO_DEBUG=0) is secure by default: HTTPS only (a redirect, then a year of HSTS for the
+# host and its subdomains, preload-ready) and cookies sent over HTTPS only. Each can be switched off by
+# its variable; the operator then chose it, so exactly the matching `check --deploy` warning is silenced.
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if not DEBUG:
     SESSION_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0") or 0)
+    SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+    SECURE_HSTS_SECONDS = _env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    if _env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+        # Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    _chosen = {
+        "security.W008": not SECURE_SSL_REDIRECT,
+        "security.W004": not SECURE_HSTS_SECONDS,
+        "security.W005": bool(SECURE_HSTS_SECONDS) and not SECURE_HSTS_INCLUDE_SUBDOMAINS,
+        "security.W021": bool(SECURE_HSTS_SECONDS) and not SECURE_HSTS_PRELOAD,
+        "security.W012": not SESSION_COOKIE_SECURE,
+        "security.W016": not CSRF_COOKIE_SECURE,
+    }
+    SILENCED_SYSTEM_CHECKS += [check for check, switched_off in _chosen.items() if switched_off]
 
 _market_log_level = os.environ.get("MARKET_LOG_LEVEL", "").strip().upper() or "INFO"
 if _market_log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -9,6 +9,7 @@ import os
 
 DEFAULT_MASSIVE_POLL_INTERVAL = 15.0
 DEFAULT_SIMULATOR_INTERVAL = 0.5
+DEFAULT_MAX_TICKERS = 2000
 FEED_MODES = ("embedded", "external")
 
 
@@ -91,6 +92,21 @@ def market_feed_or_default() -> str:
         return "embedded"
 
 
+def max_tickers() -> int:
+    """``MARKET_MAX_TICKERS``: the most tickers the feed tracks in all (default 2000); adding a ticker
+    beyond it is refused where the change is made (a watchlist entry)."""
+    raw = _env("MARKET_MAX_TICKERS")
+    if not raw:
+        return DEFAULT_MAX_TICKERS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"MARKET_MAX_TICKERS must be a whole number of tickers, got {raw!r}") from None
+    if value < 10:
+        raise ConfigError(f"MARKET_MAX_TICKERS must be at least 10 (the default ten), got {raw!r}")
+    return value
+
+
 def source_name() -> str:
     """``"massive"`` when an API key is set, else ``"simulator"`` (the factory's rule)."""
     return "massive" if massive_api_key() else "simulator"
@@ -116,6 +132,7 @@ def validate() -> list[str]:
         simulator_seed,
         redis_url,
         market_feed,
+        max_tickers,
     ):
         try:
             reader()

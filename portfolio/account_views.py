@@ -1,12 +1,12 @@
 """Sign-up, and a logout that asks before it logs out (Django's own login view is used as is)."""
 
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
+
+from .forms import SignupForm
 
 
 def _next_url(request, default: str = "/") -> str:
@@ -21,13 +21,14 @@ def _next_url(request, default: str = "/") -> str:
 def signup(request):
     """Create an account (it comes with $10,000 and the default watchlist), log in, go to ``next`` or /."""
     if request.method == "POST":
-        form = UserCreationForm(request.POST)
+        form = SignupForm(request.POST)
         if form.is_valid():
             user = form.save()
-            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            # Named: django-axes' backend comes first in AUTHENTICATION_BACKENDS and cannot load a user.
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(_next_url(request))
     else:
-        form = UserCreationForm()
+        form = SignupForm()
     return render(request, "registration/signup.html", {"form": form, "next": _next_url(request, "")})
 
 

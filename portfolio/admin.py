@@ -2,6 +2,8 @@
 read-only portfolios, positions, trades and snapshots, with live prices from this process's feed."""
 
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
@@ -9,7 +11,8 @@ from django.utils.html import format_html
 from market import prices as market_prices
 
 from . import services
-from .forms import WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
+from .forms import UserAddForm, UserEditForm, WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
+from .login_throttle import AdminLoginForm
 from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
 from .money import format_money, format_price, format_quantity, price_from_float, value_in_cents
 
@@ -192,3 +195,18 @@ class PortfolioSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["portfolio__user"]
     search_fields = ["portfolio__user__username"]
     date_hierarchy = "recorded_at"
+
+
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's user admin, with sign-up's rules: no look-alike usernames, no control characters."""
+
+    form = UserEditForm
+    add_form = UserAddForm
+
+
+# The admin's login is throttled like the site's, with the same message (portfolio.login_throttle).
+admin.site.login_form = AdminLoginForm
+
+if admin.site.is_registered(get_user_model()):
+    admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)

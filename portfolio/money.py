@@ -7,12 +7,29 @@ exactly; PostgreSQL stores them exactly anyway):
   rounded, and a larger one is refused as absurd;
 - price and average cost: 6 decimal places (prices arrive as floats of cents or sub-cents and are read
   through ``repr`` so that 190.23 becomes Decimal("190.23"), not the binary float's expansion);
-- cash and every amount of money (notional, realized P&L, market value, portfolio value): to the cent,
-  rounded half up when a product of quantity and price has to be brought to cents.
+- cash and every amount of money (notional, realized P&L, market value, portfolio value): to the cent.
+
+Rounding to the cent never pays the trader: a buy costs its notional rounded up (``cost_in_cents``), a
+sell credits it rounded down (``proceeds_in_cents``), and a holding is valued rounded down
+(``value_in_cents``), so cash plus market value never exceeds what exact arithmetic gives. Realized and
+unrealized P&L are rounded down too (``cents_down``), so a gain is never overstated. Only display
+helpers (``to_cents``, ``format_money``) round half up, and only amounts already in cents reach them
+from the money paths.
+
+Quantities and prices that users send are ASCII decimal numbers: other Unicode digits (Arabic-Indic,
+full-width, ...), which Python's ``Decimal`` would read as 10, are refused.
 """
 
 import math
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    InvalidOperation,
+    localcontext,
+)
 
 QUANTITY_PLACES = 6
 PRICE_PLACES = 6
@@ -35,6 +52,10 @@ class InvalidQuantity(ValueError):
     """A quantity a user cannot trade; the message says why."""
 
 
+class InvalidPrice(ValueError):
+    """A limit or stop price a user cannot use; the message says why."""
+
+
 class InvalidSide(ValueError):
     """A trade side other than buy or sell."""
 
@@ -50,36 +71,46 @@ def parse_side(raw) -> str:
     raise InvalidSide(f"Side must be 'buy' or 'sell', got {str(shown)[:20]!r}.")
 
 
-def parse_quantity(raw) -> Decimal:
-    """A positive quantity with at most 6 decimal places, from a str, int, float or Decimal.
-
-    Raises ``InvalidQuantity`` for anything else: booleans, text that is not a number, NaN and
-    infinities, zero or less, more than 6 decimal places, more than ``MAX_QUANTITY``.
-    """
+def _decimal_from(raw, what: str, error: type[ValueError]) -> Decimal:
+    """``raw`` (a str, int, float or Decimal) as a finite Decimal; ``error`` naming ``what`` otherwise."""
     if isinstance(raw, bool):
-        raise InvalidQuantity("Quantity must be a number, not true or false.")
+        raise error(f"{what} must be a number, not true or false.")
     if isinstance(raw, Decimal):
         value = raw
     elif isinstance(raw, int):
         value = Decimal(raw)
     elif isinstance(raw, float):
         if not math.isfinite(raw):
-            raise InvalidQuantity("Quantity must be a finite number.")
+            raise error(f"{what} must be a finite number.")
         value = Decimal(repr(raw))
     elif isinstance(raw, str):
         text = raw.strip()
         if not text:
-            raise InvalidQuantity("Quantity is required.")
+            raise error(f"{what} is required.")
+        if not text.isascii():
+            # Decimal() reads other scripts' digits (Arabic-Indic "\u0661\u0660" is 10) and full-width ones.
+            raise error(f"{what} {text[:20]!r} is not a number: use the ASCII digits 0-9.")
         if "_" in text or len(text) > 50:
-            raise InvalidQuantity(f"Quantity {text[:20]!r} is not a number.")
+            raise error(f"{what} {text[:20]!r} is not a number.")
         try:
             value = Decimal(text)
         except InvalidOperation:
-            raise InvalidQuantity(f"Quantity {text[:20]!r} is not a number.") from None
+            raise error(f"{what} {text[:20]!r} is not a number.") from None
     else:
-        raise InvalidQuantity(f"Quantity must be a number, got {type(raw).__name__}.")
+        raise error(f"{what} must be a number, got {type(raw).__name__}.")
     if not value.is_finite():
-        raise InvalidQuantity("Quantity must be a finite number.")
+        raise error(f"{what} must be a finite number.")
+    return value
+
+
+def parse_quantity(raw) -> Decimal:
+    """A positive quantity with at most 6 decimal places, from a str, int, float or Decimal.
+
+    Raises ``InvalidQuantity`` for anything else: booleans, text that is not an ASCII decimal number
+    (other scripts' digits included), NaN and infinities, zero or less, more than 6 decimal places, more
+    than ``MAX_QUANTITY``.
+    """
+    value = _decimal_from(raw, "Quantity", InvalidQuantity)
     if value <= 0:
         raise InvalidQuantity("Quantity must be greater than zero.")
     if value > MAX_QUANTITY:
@@ -89,14 +120,41 @@ def parse_quantity(raw) -> Decimal:
     return value.quantize(QUANTUM_QUANTITY, context=_EXACT)
 
 
+def parse_price(raw, what: str = "Price") -> Decimal:
+    """A positive price with at most 6 decimal places (a limit or stop price), by ``parse_quantity``'s rules.
+
+    ``what`` names the field in messages (``"Limit price"``). Raises ``InvalidPrice`` for booleans, text
+    that is not an ASCII decimal number, NaN and infinities, zero or less, more than 6 decimal places,
+    more than ``MAX_PRICE``.
+    """
+    value = _decimal_from(raw, what, InvalidPrice)
+    if value <= 0:
+        raise InvalidPrice(f"{what} must be greater than zero.")
+    if value > MAX_PRICE:
+        raise InvalidPrice(f"{what} is absurd: at most {format_price(MAX_PRICE)}.")
+    if value.normalize(_EXACT).as_tuple().exponent < -PRICE_PLACES:
+        raise InvalidPrice(f"{what} can have at most {PRICE_PLACES} decimal places.")
+    return value.quantize(QUANTUM_PRICE, context=_EXACT)
+
+
 def price_from_float(price: float) -> Decimal:
     """The exact decimal price a cached float stands for, to ``PRICE_PLACES`` places."""
     return Decimal(repr(float(price))).quantize(QUANTUM_PRICE, context=_EXACT)
 
 
 def to_cents(amount: Decimal) -> Decimal:
-    """``amount`` rounded half up to the cent."""
+    """``amount`` rounded half up to the cent: for showing amounts, never for moving money."""
     return amount.quantize(CENT, context=_EXACT)
+
+
+def cents_down(amount: Decimal) -> Decimal:
+    """``amount`` rounded down (towards minus infinity) to the cent: a gain is never overstated."""
+    return amount.quantize(CENT, rounding=ROUND_FLOOR, context=_EXACT)
+
+
+def cents_up(amount: Decimal) -> Decimal:
+    """``amount`` rounded up (towards plus infinity) to the cent."""
+    return amount.quantize(CENT, rounding=ROUND_CEILING, context=_EXACT)
 
 
 def multiply(quantity: Decimal, price: Decimal) -> Decimal:
@@ -105,9 +163,25 @@ def multiply(quantity: Decimal, price: Decimal) -> Decimal:
         return quantity * price
 
 
+def cost_in_cents(quantity: Decimal, price: Decimal) -> Decimal:
+    """What buying ``quantity`` at ``price`` costs: the notional rounded up to the cent."""
+    return cents_up(multiply(quantity, price))
+
+
+def proceeds_in_cents(quantity: Decimal, price: Decimal) -> Decimal:
+    """What selling ``quantity`` at ``price`` credits: the notional rounded down to the cent."""
+    return cents_down(multiply(quantity, price))
+
+
 def value_in_cents(quantity: Decimal, price: Decimal) -> Decimal:
-    """What ``quantity`` units at ``price`` are worth, rounded half up to the cent."""
-    return to_cents(multiply(quantity, price))
+    """What ``quantity`` units at ``price`` are worth: rounded down to the cent, as a sale would credit."""
+    return cents_down(multiply(quantity, price))
+
+
+def pnl_in_cents(quantity: Decimal, price: Decimal, avg_cost: Decimal) -> Decimal:
+    """The exact gain of ``quantity`` at ``price`` over ``avg_cost``, rounded down to the cent."""
+    with localcontext(_EXACT):
+        return cents_down(quantity * price - quantity * avg_cost)
 
 
 def weighted_average(quantity_a: Decimal, price_a: Decimal, quantity_b: Decimal, price_b: Decimal) -> Decimal:
@@ -118,11 +192,11 @@ def weighted_average(quantity_a: Decimal, price_a: Decimal, quantity_b: Decimal,
 
 
 def percent_change(value: Decimal, base: Decimal) -> Decimal | None:
-    """``(value - base) / base`` in percent to 2 places, or None when ``base`` is zero."""
+    """``(value - base) / base`` in percent, rounded down to 2 places, or None when ``base`` is zero."""
     if not base:
         return None
     with localcontext(_EXACT):
-        return ((value - base) / base * 100).quantize(CENT)
+        return ((value - base) / base * 100).quantize(CENT, rounding=ROUND_FLOOR)
 
 
 def format_money(amount: Decimal | None) -> str | None:

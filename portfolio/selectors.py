@@ -142,6 +142,11 @@ def portfolio_summary(user) -> dict:
     ticker) of dicts with ``ticker``, ``quantity``, ``avg_cost``, ``cost_basis``, ``price`` (None
     when the feed has no price), ``market_value``, ``unrealized_pnl``, ``unrealized_pnl_percent``
     (the last three None without a price). A position without a price counts at its cost basis.
+
+    Every amount is rounded down to the cent, so no figure shows more than exact arithmetic gives:
+    ``cost_basis`` and ``market_value`` are quantity x average cost and quantity x price rounded down,
+    ``unrealized_pnl`` is the exact quantity x (price - average cost) rounded down (so it may differ by
+    a cent from ``market_value - cost_basis``), ``unrealized_pnl_percent`` is rounded down to 2 places.
     """
     portfolio = portfolio_for(user)
     positions = list(Position.objects.filter(portfolio=portfolio).order_by("ticker"))

@@ -11,14 +11,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from market import config as market_config
 from market import prices as market_prices
 from market.seed_prices import DEFAULT_TICKERS
 from market.tickers import InvalidTicker, normalize_ticker
 
-from . import events
+from . import events, names
 from .models import (
     DEFAULT_WATCHLIST_NAME,
     Portfolio,
@@ -34,6 +36,8 @@ from .money import (
     MAX_QUANTITY,
     InvalidQuantity,
     InvalidSide,
+    cents_down,
+    cost_in_cents,
     format_money,
     format_price,
     format_quantity,
@@ -41,8 +45,7 @@ from .money import (
     parse_quantity,
     parse_side,
     price_from_float,
-    to_cents,
-    value_in_cents,
+    proceeds_in_cents,
     weighted_average,
 )
 from .valuation import portfolio_value
@@ -50,6 +53,9 @@ from .valuation import portfolio_value
 logger = logging.getLogger(__name__)
 
 WATCHLIST_NAME_MAX_LENGTH = 64
+# Limits (CONTRACT.md), each overridable in settings; the feed's own is MARKET_MAX_TICKERS (market.config).
+DEFAULT_MAX_WATCHLISTS = 20
+DEFAULT_MAX_TICKERS_PER_WATCHLIST = 100
 
 
 class ServiceError(ValueError):
@@ -100,31 +106,118 @@ def _create_default_watchlist(user) -> Watchlist:
     return set_default_watchlist(named)
 
 
+def username_looks_taken(username: str, exclude_pk: int | None = None) -> bool:
+    """Whether ``username`` looks like an existing user's username (see ``portfolio.names``).
+
+    Reads every username (about 5 ms per 1,000 users): sign-up and the admin's user forms call it.
+    """
+    users = get_user_model().objects.all()
+    if exclude_pk is not None:
+        users = users.exclude(pk=exclude_pk)
+    existing = users.values_list(get_user_model().USERNAME_FIELD, flat=True).iterator(chunk_size=2000)
+    return names.first_lookalike(username, existing) is not None
+
+
 # Watchlists
 
 
-def _watchlist_name(raw) -> str:
-    if not isinstance(raw, str) or not raw.strip():
+def clean_watchlist_name(raw) -> str:
+    """``raw`` as a watchlist name: runs of whitespace made one space; ``ServiceError`` when it is blank
+    (invisible characters alone count as blank), holds a control character or is too long."""
+    if not isinstance(raw, str) or names.is_blank(raw):
         raise ServiceError("A watchlist needs a name.")
+    try:
+        names.check_text(raw, "A watchlist name")
+    except names.InvalidText as exc:
+        raise ServiceError(str(exc)) from None
     name = " ".join(raw.split())
     if len(name) > WATCHLIST_NAME_MAX_LENGTH:
         raise ServiceError(f"A watchlist name has at most {WATCHLIST_NAME_MAX_LENGTH} characters.")
     return name
 
 
-def _name_taken(user, name: str, exclude_pk: int | None = None) -> bool:
-    others = Watchlist.objects.filter(user=user, name__iexact=name)
+def clashing_watchlist_name(user, name: str, exclude_pk: int | None = None) -> str | None:
+    """The name of another of ``user``'s watchlists that ``name`` equals (ignoring case) or looks like
+    ("Default" spelt with a Cyrillic e, U+0435,
+    beside "Default"), or None. ``user`` may be a user or its id."""
+    others = Watchlist.objects.filter(user=user)
     if exclude_pk is not None:
         others = others.exclude(pk=exclude_pk)
-    return others.exists()
+    existing = list(others.values_list("name", flat=True))
+    same = next((other for other in existing if other.lower() == name.lower()), None)
+    return same or names.first_lookalike(name, existing)
+
+
+def _refuse_clash(user, name: str, exclude_pk: int | None = None) -> None:
+    other = clashing_watchlist_name(user, name, exclude_pk)
+    if other is None:
+        return
+    if other.lower() == name.lower():
+        raise ServiceError(f"You already have a watchlist named {name!r}.")
+    raise ServiceError(f"{name!r} looks too much like your watchlist {other!r}: choose another name.")
+
+
+def max_watchlists() -> int:
+    """``settings.PORTFOLIO_MAX_WATCHLISTS``: the most watchlists one user may have (default 20)."""
+    return getattr(settings, "PORTFOLIO_MAX_WATCHLISTS", DEFAULT_MAX_WATCHLISTS)
+
+
+def max_tickers_per_watchlist() -> int:
+    """``settings.PORTFOLIO_MAX_TICKERS_PER_WATCHLIST``: the most tickers on one watchlist (default 100)."""
+    return getattr(settings, "PORTFOLIO_MAX_TICKERS_PER_WATCHLIST", DEFAULT_MAX_TICKERS_PER_WATCHLIST)
+
+
+def watchlist_count_problem(user) -> str | None:
+    """Why ``user`` may not have one more watchlist, or None."""
+    limit = max_watchlists()
+    if Watchlist.objects.filter(user=user).count() >= limit:
+        return f"You can have at most {limit} watchlists: delete one before creating another."
+    return None
+
+
+def _untracked(tickers: set[str]) -> set[str]:
+    """Those of ``tickers`` that the feed does not track yet (neither a default, an entry nor a position)."""
+    new = tickers - set(DEFAULT_TICKERS)
+    for model in (WatchlistEntry, Position):
+        if new:
+            new -= set(model.objects.filter(ticker__in=new).values_list("ticker", flat=True).distinct())
+    return new
+
+
+def tracked_ticker_count() -> int:
+    """How many tickers the feed tracks: the default ten plus every distinct watchlist and position ticker."""
+    entries = WatchlistEntry.objects.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker")
+    positions = Position.objects.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker")
+    return len(DEFAULT_TICKERS) + entries.union(positions).count()
+
+
+def watchlist_growth_problem(final_count: int, new_tickers: set[str]) -> str | None:
+    """Why a watchlist may not end with ``final_count`` tickers after adding ``new_tickers``, or None:
+    more than ``max_tickers_per_watchlist()``, or the feed would track more than ``MARKET_MAX_TICKERS``
+    (only tickers it does not track yet count against that)."""
+    limit = max_tickers_per_watchlist()
+    if new_tickers and final_count > limit:
+        return f"A watchlist holds at most {limit} tickers: remove one before adding another."
+    untracked = _untracked(new_tickers)
+    if untracked:
+        feed_limit = market_config.max_tickers()
+        if tracked_ticker_count() + len(untracked) > feed_limit:
+            shown = ", ".join(sorted(untracked)[:5]) + (", ..." if len(untracked) > 5 else "")
+            return (
+                f"The market feed already tracks its maximum of {feed_limit} tickers: {shown} cannot be "
+                "added until tickers nobody uses any more are removed."
+            )
+    return None
 
 
 def create_watchlist(user, name) -> Watchlist:
-    """A new, empty, non-default watchlist. Names are unique per user, ignoring case."""
-    name = _watchlist_name(name)
+    """A new, empty, non-default watchlist. Names are unique per user, ignoring case and look-alikes;
+    a user has at most ``max_watchlists()``."""
+    name = clean_watchlist_name(name)
     ensure_user_setup(user)
-    if _name_taken(user, name):
-        raise ServiceError(f"You already have a watchlist named {name!r}.")
+    _refuse_clash(user, name)
+    if problem := watchlist_count_problem(user):
+        raise ServiceError(problem)
     try:
         with transaction.atomic():
             return Watchlist.objects.create(user=user, name=name)
@@ -133,11 +226,10 @@ def create_watchlist(user, name) -> Watchlist:
 
 
 def rename_watchlist(watchlist: Watchlist, name) -> Watchlist:
-    name = _watchlist_name(name)
+    name = clean_watchlist_name(name)
     if name == watchlist.name:
         return watchlist
-    if _name_taken(watchlist.user_id, name, exclude_pk=watchlist.pk):
-        raise ServiceError(f"You already have a watchlist named {name!r}.")
+    _refuse_clash(watchlist.user_id, name, exclude_pk=watchlist.pk)
     watchlist.name = name
     try:
         with transaction.atomic():
@@ -168,11 +260,17 @@ def set_default_watchlist(watchlist: Watchlist) -> Watchlist:
 
 
 def add_to_watchlist(watchlist: Watchlist, ticker) -> tuple[WatchlistEntry, bool]:
-    """Add ``ticker`` (normalised) to ``watchlist``; ``created`` is False when it was already there."""
+    """Add ``ticker`` (normalised) to ``watchlist``; ``created`` is False when it was already there.
+
+    Refused (``ServiceError``) when the watchlist is full or the feed would track more than
+    ``MARKET_MAX_TICKERS`` tickers in all.
+    """
     ticker = _ticker(ticker)
     existing = WatchlistEntry.objects.filter(watchlist=watchlist, ticker=ticker).first()
     if existing is not None:
         return existing, False
+    if problem := watchlist_growth_problem(watchlist.entries.count() + 1, {ticker}):
+        raise ServiceError(problem)
     try:
         with transaction.atomic():
             return WatchlistEntry.objects.create(watchlist=watchlist, ticker=ticker), True
@@ -211,8 +309,12 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     """Fill a market order for ``user`` at the cached price, moving cash and position together.
 
     ``quantity`` may be a str, int, float or Decimal. Raises ``TradeRefused`` (nothing changes) for a
-    bad ticker, side or quantity, no live price, not enough cash or not enough shares. Concurrent
-    trades of one user are serialised on the portfolio row, so they never overspend or oversell.
+    bad ticker, side or quantity, no live price, an order worth less than a cent, not enough cash or
+    not enough shares. Concurrent trades of one user are serialised on the portfolio row, so they
+    never overspend or oversell.
+
+    Rounding never pays the trader: a buy costs its notional rounded up to the cent, a sell credits
+    it rounded down, and the realized P&L is the cash credited less the shares' cost, rounded down.
     """
     ticker = _ticker(ticker, TradeRefused)
     try:
@@ -221,11 +323,15 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     except (InvalidSide, InvalidQuantity) as exc:
         raise TradeRefused(str(exc)) from None
     price = current_price(ticker)
-    notional = value_in_cents(quantity, price)
-    if side == Trade.Side.BUY and notional <= 0:
+    if proceeds_in_cents(quantity, price) <= 0:
+        # Either side: rounded up, a buy would pay a whole cent for less; rounded down, a sell gets nothing.
         raise TradeRefused(
             f"Order too small: {format_quantity(quantity)} {ticker} is worth less than a cent."
         )
+    if side == Trade.Side.BUY:
+        notional = cost_in_cents(quantity, price)
+    else:
+        notional = proceeds_in_cents(quantity, price)
     if notional > MAX_MONEY:
         raise TradeRefused(f"Order too large: at most ${format_money(MAX_MONEY)} per trade.")
     ensure_user_setup(user)
@@ -283,7 +389,8 @@ def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
         )
     if portfolio.cash + notional > MAX_MONEY:
         raise TradeRefused(f"Order too large: cash cannot exceed ${format_money(MAX_MONEY)}.")
-    realized_pnl = to_cents(notional - multiply(quantity, position.avg_cost))
+    # Against the cash actually credited (``notional``, rounded down), so the two always agree.
+    realized_pnl = cents_down(notional - multiply(quantity, position.avg_cost))
     portfolio.cash += notional
     if quantity == held:
         position.delete()

@@ -1,5 +1,8 @@
-# Sourced by the other scripts: make .venv exist and hold requirements-dev.txt, reinstalling only on change.
+# Sourced by the other scripts with what to install: `. scripts/venv.sh requirements.txt` (the runtime,
+# for scripts/serve) or `. scripts/venv.sh requirements-dev.txt` (the runtime and the test tools, for
+# scripts/test). Makes .venv exist and hold that file's packages, reinstalling only when it changes.
 set -euo pipefail
+requirements=${1:-requirements.txt}
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "finally: Python 3.11 or newer is needed (found: $("$PYTHON" --version 2>&1))" >&2
@@ -17,12 +20,18 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
-stamp=.venv/.requirements.sha
-wanted=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "finally: installing Python packages into .venv"
+# One stamp per requirements file, holding the hash of what it installs (requirements-dev.txt includes
+# requirements.txt, so installing it also brings the runtime up to date).
+stamp() { echo ".venv/.installed-$(basename "$1" .txt).sha"; }
+wanted() {
+  if [ "$1" = requirements.txt ]; then sha256sum requirements.txt; else cat requirements.txt "$1" | sha256sum; fi \
+    | cut -d' ' -f1
+}
+if [ "$(cat "$(stamp "$requirements")" 2>/dev/null)" != "$(wanted "$requirements")" ]; then
+  echo "finally: installing Python packages from $requirements into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements-dev.txt
-  echo "$wanted" > "$stamp"
+  .venv/bin/python -m pip install -q -r "$requirements"
+  wanted "$requirements" > "$(stamp "$requirements")"
+  [ "$requirements" = requirements.txt ] || wanted requirements.txt > "$(stamp requirements.txt)"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

@@ -56,8 +56,8 @@ def notify_user(user_id: int, payload: dict) -> None:
     if loop is None:
         try:
             async_to_sync(layer.group_send)(EVENTS_GROUP, message)
-        except Exception:
-            logger.exception("could not send a stream event to user %s", user_id)
+        except Exception as exc:
+            logger.warning("could not send a stream event to user %s (%s)", user_id, describe(exc))
         return
     task = loop.create_task(_group_send(layer, message))
     _background.add(task)
@@ -67,8 +67,8 @@ def notify_user(user_id: int, payload: dict) -> None:
 async def _group_send(layer, message: dict) -> None:
     try:
         await layer.group_send(EVENTS_GROUP, message)
-    except Exception:
-        logger.exception("could not send a stream event to user %s", message["user"])
+    except Exception as exc:
+        logger.warning("could not send a stream event to user %s (%s)", message["user"], describe(exc))
 
 
 _followers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}

@@ -85,8 +85,14 @@ def browser():
 
 @pytest.fixture
 def context(browser, server):
-    """A fresh browser profile (no cookies) pointed at the live server."""
-    context = browser.new_context(base_url=server.url, viewport={"width": 1360, "height": 860})
+    """A fresh browser profile (no cookies) pointed at the live server.
+
+    It bypasses the Content-Security-Policy: Playwright's ``wait_for_function`` evaluates its predicate
+    with ``eval`` in the page, which the policy forbids. tests/browser/test_content_security_policy.py
+    drives pages under the policy itself, in contexts of its own."""
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 1360, "height": 860}, bypass_csp=True
+    )
     context.set_default_timeout(10_000)
     yield context
     context.close()

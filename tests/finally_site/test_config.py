@@ -203,8 +203,8 @@ def test_manage_py_check_names_a_bad_variable_on_one_line_without_a_traceback(va
     assert len(lines_naming(output, variable)) == 1, output
 
 
-def test_manage_py_check_names_an_unreachable_redis_on_one_line_without_a_traceback():
-    result = run_child(python_command("manage.py", "check"), unreachable_redis())
+def test_manage_py_check_deploy_names_an_unreachable_redis_on_one_line_without_a_traceback():
+    result = run_child(python_command("manage.py", "check", "--deploy"), unreachable_redis())
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Traceback" not in output

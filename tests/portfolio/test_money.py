@@ -39,9 +39,9 @@ def test_a_cached_float_price_becomes_the_decimal_it_shows():
     assert price_from_float(0.1 + 0.2) == Decimal("0.3")  # 0.30000000000000004, to six places
 
 
-def test_value_in_cents_rounds_half_up():
-    assert value_in_cents(Decimal("0.5"), Decimal("190.23")) == Decimal("95.12")  # 95.115
-    assert value_in_cents(Decimal("0.5"), Decimal("190.25")) == Decimal("95.13")  # 95.125
+def test_value_in_cents_rounds_down_as_a_sale_would_credit():
+    assert value_in_cents(Decimal("0.5"), Decimal("190.23")) == Decimal("95.11")  # 95.115
+    assert value_in_cents(Decimal("0.5"), Decimal("190.25")) == Decimal("95.12")  # 95.125
 
 
 def test_value_in_cents_of_the_largest_quantity_at_the_largest_price_is_exact():

@@ -160,7 +160,8 @@ def test_portfolio_shows_positions_at_live_prices(logged_in, user, priced):
     html = logged_in.get("/portfolio/").content.decode()
     row = re.search(r'<tr data-ticker="AAPL".*?</tr>', html, re.S).group(0)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
-    assert cells == ["AAPL", "10", "104.00", "110.00", "$1,100.00", "+$60.00", "+5.77%"]
+    # +5.769%: percentages of P&L are rounded down, like every figure of gain
+    assert cells == ["AAPL", "10", "104.00", "110.00", "$1,100.00", "+$60.00", "+5.76%"]
 
 
 def test_portfolio_shows_cash_and_total_value(logged_in, user, priced):

@@ -141,7 +141,7 @@ def test_fractional_trades_are_exact_to_the_cent():
     set_price("AAPL", 190.23)
     trade = services.execute_trade(user, "AAPL", "buy", "0.5")
     assert trade.price == Decimal("190.23")
-    assert trade.notional == Decimal("95.12")  # 95.115 rounded half up
+    assert trade.notional == Decimal("95.12")  # 95.115: a buy's notional is rounded up
     assert cash_of(user) == Decimal("9904.88")
     assert position_of(user, "AAPL").quantity == Decimal("0.5")
 
@@ -158,7 +158,7 @@ def test_six_decimal_places_are_accepted():
     set_price("NVDA", 800.0)
     trade = services.execute_trade(user, "NVDA", "buy", "0.123456")
     assert trade.quantity == Decimal("0.123456")
-    assert trade.notional == Decimal("98.76")  # 98.7648
+    assert trade.notional == Decimal("98.77")  # 98.7648, rounded up: a buy never costs less
 
 
 def test_side_and_ticker_are_normalised():
@@ -173,8 +173,8 @@ def test_repeated_fractional_trades_keep_exact_decimal_cash():
     set_price("JPM", 195.37)
     for _ in range(7):
         services.execute_trade(user, "JPM", "buy", "0.3")
-    # each 0.3 x 195.37 = 58.611 -> 58.61
-    assert cash_of(user) == Decimal("10000.00") - 7 * Decimal("58.61")
+    # each 0.3 x 195.37 = 58.611 -> 58.62 (a buy's notional is rounded up)
+    assert cash_of(user) == Decimal("10000.00") - 7 * Decimal("58.62")
     assert position_of(user, "JPM").quantity == Decimal("2.1")
 
 

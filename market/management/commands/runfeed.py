@@ -11,6 +11,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from market.checks import redis_problem
 from market.external.console import LogDisplay, TerminalDisplay, logging_into
 from market.external.leader import DEFAULT_TTL
 from market.external.runner import FeedRunner
@@ -47,6 +48,9 @@ class Command(BaseCommand):
             value = options[name]
             if value is not None and not value > 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+        if problem := redis_problem():
+            # System checks no longer ping Redis (migrate must work without it): runfeed needs it.
+            raise CommandError(problem)
         if self.stdout.isatty() and not options["no_table"]:
             display = TerminalDisplay(self.stdout)
             with logging_into(display):
