@@ -6,6 +6,7 @@ from . import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("portfolio/", views.portfolio, name="portfolio"),
     path("portfolio/trade/", views.trade, name="trade"),
     path("watchlist/", views.watchlists, name="watchlists"),

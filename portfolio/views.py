@@ -9,20 +9,21 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_POST, require_safe
 
-from market.feed import get_feed
 from market.seed_prices import DEFAULT_TICKERS
 
-from . import charts, selectors, services
+from . import charts, display, selectors, services
 from .models import Watchlist
-from .money import format_quantity
 
 WATCHLIST_ACTIONS = ("add", "remove", "create", "rename", "delete")
-NO_PRICE_AFTER_MIN = 5.0  # seconds a live dashboard waits for a new ticker's price before "unknown"
 
 
 def quote_rows(tickers) -> list[dict]:
@@ -54,8 +55,6 @@ def dashboard(request):
             "watchlist_id": watchlist_id,
             "editable": editable,
             "api_url": reverse("api:watchlist") if editable else "",
-            # A new ticker gets its first price at the source's next update (Massive polls every 15 s).
-            "no_price_after_ms": int(1000 * max(NO_PRICE_AFTER_MIN, 2 * get_feed().interval + 1)),
             "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
         },
     )
@@ -83,7 +82,7 @@ def _portfolio_page(request, trade_input=None, trade_error=""):
         "chart_high": high,
         "chart_low": low,
         "chart_since": snapshots[0].recorded_at if snapshots else None,
-        "chart_trend": "up" if values[-1] > values[0] else "down" if values[-1] < values[0] else "flat",
+        "chart_trend": display.sign(values[-1] - values[0]),
         "trade_input": trade_input or {"ticker": "", "quantity": ""},
         "trade_error": trade_error,
     }
@@ -112,10 +111,11 @@ def trade(request):
             trade_error=str(refusal),
         )
     verb = "Bought" if executed.side == "buy" else "Sold"
+    # The price as stored (the notional is quantity x this price, to the cent), never rounded again.
     messages.success(
         request,
-        f"{verb} {format_quantity(executed.quantity)} {executed.ticker} at ${executed.price:,.2f} "
-        f"(${executed.notional:,.2f}).",
+        f"{verb} {display.quantity(executed.quantity)} {executed.ticker} at "
+        f"{display.unit_price(executed.price)} ({display.money(executed.notional)}).",
     )
     return redirect("portfolio")
 
@@ -197,3 +197,12 @@ def watchlists(request, action=None):
         return _watchlists_page(request, error)
     messages.success(request, note)
     return _after_change(request, "watchlists")
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """``/favicon.ico``: the icon browsers and crawlers ask for without reading the page's <link>."""
+    found = finders.find("finally/favicon.ico")
+    with open(found, "rb") if found else staticfiles_storage.open("finally/favicon.ico") as icon:
+        return HttpResponse(icon.read(), content_type="image/x-icon")

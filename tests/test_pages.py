@@ -1,5 +1,6 @@
 """The server-rendered pages: what they show, their forms, and a query count that does not grow."""
 
+import json
 import re
 from decimal import Decimal
 
@@ -35,6 +36,12 @@ def user():
 def logged_in(client, user):
     client.force_login(user)
     return client
+
+
+def client_rules(html: str) -> dict:
+    """The display rules a page hands its scripts (base.html's json_script block)."""
+    block = re.search(r'<script id="finally-rules" type="application/json">(.*?)</script>', html)
+    return json.loads(block.group(1))
 
 
 def rows_of(html: str) -> list[str]:
@@ -116,7 +123,7 @@ def test_dashboard_marks_a_ticker_the_source_reports_unknown(logged_in, user, pr
 def test_dashboard_waits_two_source_intervals_for_a_first_price(logged_in, priced):
     get_feed().interval = 15.0  # Massive's default poll
     html = logged_in.get("/").content.decode()
-    assert 'data-no-price-after="31000"' in html
+    assert client_rules(html)["noPriceAfterMs"] == 31000
 
 
 def test_header_shows_cash_and_total_value_with_live_prices(logged_in, user, priced):
