@@ -61,6 +61,20 @@ def chart_points(history) -> str:
     return charts.series_points(values, charts.VALUE_CHART_HEIGHT, charts.VALUE_MIN_SPAN)
 
 
+CHART_HEIGHTS = {
+    "sparkline": charts.SPARKLINE_HEIGHT,
+    "focus": charts.FOCUS_CHART_HEIGHT,
+    "value": charts.VALUE_CHART_HEIGHT,
+}
+
+
+@register.simple_tag
+def view_box(chart: str) -> str:
+    """The ``viewBox`` of a chart (``sparkline``, ``focus``, ``value``): 100 wide, the chart's height high;
+    the scripts redraw in the height they read from it."""
+    return f"0 0 100 {CHART_HEIGHTS[chart]}"
+
+
 @register.simple_tag
 def client_rules():
     """The display rules for the page scripts (``static/finally/config.js`` reads them), as one
