@@ -227,7 +227,7 @@ class PositionAdmin(PositionColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_select_related = ["portfolio__user"]
     search_fields = ["ticker", "portfolio__user__username"]
-    fields = ["portfolio", *list_display]
+    fields = list_display
     readonly_fields = fields
 
 

@@ -140,6 +140,41 @@ def test_every_page_has_the_connection_indicator(logged_in, priced):
         assert 'id="connection"' in logged_in.get(path).content.decode()
 
 
+PAGES = ["/", "/portfolio/", "/watchlist/", "/accounts/login/", "/accounts/signup/", "/accounts/logout/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_has_one_h1_a_description_and_the_display_rules(logged_in, priced, path):
+    visitor = Client() if path in ("/accounts/login/", "/accounts/signup/") else logged_in
+    html = visitor.get(path).content.decode()
+    assert len(re.findall(r"<h1[ >]", html)) == 1
+    assert re.search(r'<meta name="description" content="[^"]{40,}">', html)
+    assert client_rules(html)["sparklinePoints"] == 120
+
+
+def test_no_page_has_an_inline_style_attribute(logged_in, user, priced):
+    services.execute_trade(user, "AAPL", "buy", "1")
+    for path in PAGES:
+        visitor = Client() if path in ("/accounts/login/", "/accounts/signup/") else logged_in
+        assert " style=" not in visitor.get(path).content.decode(), path
+
+
+def test_favicon_ico_serves_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+    assert "max-age=86400" in response["Cache-Control"]
+
+
+def test_trade_times_are_utc_for_the_page_script_to_localise(logged_in, user, priced):
+    trade = services.execute_trade(user, "AAPL", "buy", "1")
+    html = logged_in.get("/portfolio/").content.decode()
+    utc = trade.executed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = trade.executed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f'<time datetime="{utc}" data-local="datetime">{shown}</time>' in html
+
+
 # Login required
 
 

@@ -44,6 +44,7 @@ function withQuery(url, params) {
   return target.toString();
 }
 
+/* Handle a key pressed on a row; true when it was one of the row keys. */
 function onRowKey(event, table, row) {
   const rows = rowsOf(table);
   const index = rows.indexOf(row);
@@ -75,9 +76,10 @@ function onRowKey(event, table, row) {
       break;
     }
     default:
-      return;
+      return false;
   }
   event.preventDefault();
+  return true;
 }
 
 document.addEventListener("keydown", (event) => {
@@ -85,10 +87,7 @@ document.addEventListener("keydown", (event) => {
   const target = event.target instanceof Element ? event.target : null;
   if (target && target.closest(TYPING)) return;
   const row = target && target.closest("table[data-rows] tbody tr[data-ticker]");
-  if (row && row === target) {
-    onRowKey(event, row.closest("table"), row);
-    return;
-  }
+  if (row && row === target && onRowKey(event, row.closest("table"), row)) return;
   if (event.key === "/") {
     const box = document.querySelector("[data-ticker-box]:not([disabled])");
     if (box) {

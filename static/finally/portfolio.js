@@ -8,6 +8,7 @@ import { rules } from "./config.js";
 import * as fmt from "./format.js";
 import { bounds } from "./geometry.js";
 import { stream } from "./stream.js";
+import "./ticket.js";
 
 const page = document.getElementById("portfolio");
 if (page) portfolio(page);
