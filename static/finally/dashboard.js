@@ -14,6 +14,8 @@ import { stream } from "./stream.js";
 const table = document.getElementById("watchlist");
 if (table) dashboard(table);
 
+const UNREACHABLE = "Could not reach the server, so nothing changed. Try again once the connection is back.";
+
 function dashboard(table) {
   const body = table.tBodies[0];
   const rowTemplate = document.getElementById("quote-row");
@@ -188,7 +190,7 @@ function dashboard(table) {
           if (added) input.value = "";
           else input.focus();
         })
-        .catch(() => showMessage("Could not reach the server; try again."));
+        .catch(() => showMessage(UNREACHABLE));
     });
   }
 
@@ -196,7 +198,7 @@ function dashboard(table) {
     const form = event.target.closest("form[data-remove-form]");
     if (!form) return;
     event.preventDefault();
-    removeTicker(form.elements.ticker.value).catch(() => showMessage("Could not reach the server; try again."));
+    removeTicker(form.elements.ticker.value).catch(() => showMessage(UNREACHABLE));
   });
 
   body.addEventListener("click", (event) => {

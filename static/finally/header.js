@@ -1,7 +1,8 @@
 /*
  * What every page's header does: the live account figures, the time of the last price ("as of
  * 14:32:05", local time), and every <time data-local> on the page shown in the browser's time zone
- * (the server renders UTC, kept on hover).
+ * (the server renders UTC, kept on hover). It also brings what every page has: forms submitted
+ * through fetch (forms.js) and the keyboard (keys.js).
  *
  * Total value = cash + sum(quantity x live price), computed here from what the server rendered (cash,
  * positions with quantity, average cost and last price) and the stream's prices; a position with no
@@ -11,6 +12,7 @@
  */
 import { localClock, localDateTime, money } from "./format.js";
 import { stream } from "./stream.js";
+import "./forms.js";
 import "./keys.js";
 
 const LOCAL_FORMATS = {
