@@ -14,6 +14,7 @@ import { localClock, localDateTime, money } from "./format.js";
 import { stream } from "./stream.js";
 import "./forms.js";
 import "./keys.js";
+import "./suggest.js";
 
 const LOCAL_FORMATS = {
   datetime: localDateTime,
