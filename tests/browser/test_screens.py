@@ -42,6 +42,15 @@ def overflow(page) -> tuple[int, int]:
     return page.evaluate("[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]")
 
 
+# Tables whose header row is not above their first row (a sticky header misplaced inside a scroller).
+MISPLACED_HEADERS = """() => [...document.querySelectorAll("main table.data")].filter((table) => {
+  const head = table.tHead && table.tHead.rows[0] && table.tHead.rows[0].cells[0];
+  const first = table.tBodies[0] && table.tBodies[0].rows[0];
+  if (!head || !first || getComputedStyle(table.tHead).position === "absolute") return false;
+  return head.getBoundingClientRect().bottom > first.getBoundingClientRect().top + 1;
+}).map((table) => table.id || table.className)"""
+
+
 def console_errors(page) -> list[str]:
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -81,6 +90,7 @@ def test_every_page_fits_the_screen_without_console_errors(browser, server, size
             screenshot(tab, f"{name}-{size}.png")
             scroll_width, client_width = overflow(tab)
             assert scroll_width <= client_width, f"{path}: {scroll_width} px on a {client_width} px {size}"
+            assert tab.evaluate(MISPLACED_HEADERS) == [], f"{path}: a table's header covers its rows"
         assert errors == [], f"console errors: {errors}"
     finally:
         staff.close()
