@@ -17,6 +17,9 @@ from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, Wa
 from .money import price_from_float, value_in_cents
 
 NO_PRICE = "no price yet"
+
+admin.site.site_header = "FinAlly administration"
+admin.site.site_title = "FinAlly admin"
 TRADES_SHOWN_INLINE = 20
 
 

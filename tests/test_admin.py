@@ -267,3 +267,9 @@ def test_no_entry_is_added_when_the_inline_is_invalid(admin_client):
     watchlist = selectors.default_watchlist(make_user())
     admin_client.post(change_url(watchlist), inline_form_data(watchlist, ["GOOD", "BAD!"]))
     assert not WatchlistEntry.objects.filter(ticker="GOOD").exists()
+
+
+def test_the_admin_passes_djangos_checks():
+    from django.core import checks
+
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []
