@@ -18,10 +18,11 @@ function rowsOf(table) {
   return [...table.querySelectorAll("tbody tr[data-ticker]")].filter((row) => row.dataset.ticker && !row.hidden);
 }
 
-/* One tab stop per table: the selected row, else the first. */
+/* One tab stop per table: the selected (charted) row, else the row last focused, else the first. */
 export function syncTabStops(table) {
   const rows = rowsOf(table);
-  const current = rows.find((row) => row.tabIndex === 0) || rows.find((row) => row.getAttribute("aria-selected") === "true") || rows[0];
+  const current =
+    rows.find((row) => row.getAttribute("aria-selected") === "true") || rows.find((row) => row.tabIndex === 0) || rows[0];
   for (const row of rows) row.tabIndex = row === current ? 0 : -1;
 }
 
