@@ -209,6 +209,11 @@ def test_the_keyboard_opens_the_trade_form_for_a_position_and_escape_goes_back(p
     page.keyboard.press("/")
     expect(page.locator("#trade-ticker")).to_be_focused()
 
+    page.locator('#positions tr[data-ticker="MSFT"]').focus()
+    page.keyboard.press("Enter")  # charts it on the Markets page
+    page.wait_for_url("**/?ticker=MSFT")
+    expect(page.locator("#focus")).to_have_attribute("data-ticker", "MSFT")
+
 
 def test_enter_in_the_quantity_box_never_places_an_order_of_a_side_not_chosen(page):
     sign_up(page, new_username())
