@@ -26,6 +26,7 @@ from . import charts, display, selectors, services
 from .models import Watchlist
 
 REFUSAL_SESSION_KEY = "finally_refusal"
+KEPT_VALUE_LENGTH = 100  # what a refusal keeps of each value entered (the boxes take 40 or 64)
 
 
 def quote_rows(tickers) -> list[dict]:
@@ -101,7 +102,7 @@ def _refused(request, refusal, default: str, form: str, values: dict, watchlist:
         "path": target.split("?")[0].split("#")[0],
         "form": form,
         "watchlist": watchlist.pk if watchlist is not None else None,
-        "values": values,
+        "values": {name: str(value)[:KEPT_VALUE_LENGTH] for name, value in values.items()},
         "message": message,
     }
     return redirect(target)

@@ -492,3 +492,11 @@ def test_value_chart_does_not_magnify_cents_into_a_crash(logged_in, user, priced
     html = logged_in.get("/portfolio/").content.decode()
     assert re.search(r"data-chart-high>\$10,009\.\d\d<", html)
     assert re.search(r"data-chart-low>\$9,989\.\d\d<", html)
+
+
+def test_a_refusal_keeps_a_bounded_part_of_what_was_entered(logged_in, user):
+    logged_in.post("/watchlist/", {"action": "create", "name": "x" * 5000})
+    html = logged_in.get("/watchlist/").content.decode()
+    assert "at most 64 characters" in html
+    assert 'value="' + "x" * 100 + '"' in html
+    assert "x" * 101 not in html
