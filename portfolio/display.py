@@ -29,6 +29,8 @@ def number(value) -> Decimal | None:
         return None
     if isinstance(value, Decimal):
         amount = value
+    elif isinstance(value, str) and "_" in value:
+        return None  # Decimal reads "1_000"; a figure shown to people never comes that way
     else:
         try:
             amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())

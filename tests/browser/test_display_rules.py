@@ -39,6 +39,12 @@ FIGURES = [
     "-0.50",
     "1500.250000",
     "abc",
+    "1_000",
+    " 12.5 ",
+    "+3",
+    "1e3",
+    "-.5",
+    "Infinity",
 ]
 FORMATTERS = {
     "money": display.money,
