@@ -78,7 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after all clients connected")
     parser.add_argument("--client-processes", type=int, default=1)
     parser.add_argument(
-        "--asgi-path", action="store_true", help="ticks through ASGI send, without market.stream.wire's fast path"
+        "--asgi-path",
+        action="store_true",
+        help="ticks through ASGI send, not the fast path (market.stream.wire)",
     )
     args = parser.parse_args(argv)
 

@@ -150,6 +150,22 @@ def portfolio_summary(user) -> dict:
     """
     portfolio = portfolio_for(user)
     positions = list(Position.objects.filter(portfolio=portfolio).order_by("ticker"))
+    return _valued_portfolio(portfolio.cash, positions)
+
+
+def portfolio_value(portfolio: Portfolio) -> dict:
+    """``portfolio_summary``'s figures for a portfolio already read, from ``portfolio.positions.all()``
+    (prefetch ``positions`` to value a page of portfolios in one query), plus ``unrealized_pnl``: the
+    sum over the positions that have a price."""
+    summary = _valued_portfolio(portfolio.cash, sorted(portfolio.positions.all(), key=lambda p: p.ticker))
+    summary["unrealized_pnl"] = sum(
+        (row["unrealized_pnl"] for row in summary["positions"] if row["unrealized_pnl"] is not None),
+        Decimal("0.00"),
+    )
+    return summary
+
+
+def _valued_portfolio(cash: Decimal, positions: list[Position]) -> dict:
     updates = market_prices.latest_many([p.ticker for p in positions])
     rows = []
     positions_value = Decimal("0.00")
@@ -170,9 +186,9 @@ def portfolio_summary(user) -> dict:
             }
         )
     return {
-        "cash": portfolio.cash,
+        "cash": cash,
         "positions_value": positions_value,
-        "total_value": portfolio.cash + positions_value,
+        "total_value": cash + positions_value,
         "positions": rows,
     }
 

@@ -20,7 +20,7 @@ from market import prices as market_prices
 from market.seed_prices import DEFAULT_TICKERS
 from market.tickers import InvalidTicker, normalize_ticker
 
-from . import events, names
+from . import display, events, names
 from .models import (
     DEFAULT_WATCHLIST_NAME,
     Portfolio,
@@ -38,7 +38,6 @@ from .money import (
     InvalidSide,
     cents_down,
     cost_in_cents,
-    format_money,
     format_price,
     format_quantity,
     multiply,
@@ -322,18 +321,21 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
         quantity = parse_quantity(quantity)
     except (InvalidSide, InvalidQuantity) as exc:
         raise TradeRefused(str(exc)) from None
+    # What a seller can act on comes first: without shares, whether there is a price does not matter.
+    if side == Trade.Side.SELL and not Position.objects.filter(portfolio__user=user, ticker=ticker).exists():
+        raise TradeRefused(f"You hold no {ticker}: not enough shares to sell {display.quantity(quantity)}.")
     price = current_price(ticker)
     if proceeds_in_cents(quantity, price) <= 0:
         # Either side: rounded up, a buy would pay a whole cent for less; rounded down, a sell gets nothing.
         raise TradeRefused(
-            f"Order too small: {format_quantity(quantity)} {ticker} is worth less than a cent."
+            f"Order too small: {display.quantity(quantity)} {ticker} is worth less than a cent."
         )
     if side == Trade.Side.BUY:
         notional = cost_in_cents(quantity, price)
     else:
         notional = proceeds_in_cents(quantity, price)
     if notional > MAX_MONEY:
-        raise TradeRefused(f"Order too large: at most ${format_money(MAX_MONEY)} per trade.")
+        raise TradeRefused(f"Order too large: at most {display.money(MAX_MONEY)} per trade.")
     ensure_user_setup(user)
     with transaction.atomic():
         portfolio = Portfolio.objects.select_for_update().get(user=user)
@@ -365,8 +367,8 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
 def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
     if notional > portfolio.cash:
         raise TradeRefused(
-            f"Not enough cash: buying {format_quantity(quantity)} {ticker} costs ${format_money(notional)}, "
-            f"you have ${format_money(portfolio.cash)}."
+            f"Not enough cash: buying {display.quantity(quantity)} {ticker} costs {display.money(notional)}, "
+            f"you have {display.money(portfolio.cash)}."
         )
     portfolio.cash -= notional
     if position is None:
@@ -374,7 +376,7 @@ def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
         return
     new_quantity = position.quantity + quantity
     if new_quantity > MAX_QUANTITY:
-        raise TradeRefused(f"A position can hold at most {format_quantity(MAX_QUANTITY)} {ticker}.")
+        raise TradeRefused(f"A position can hold at most {display.quantity(MAX_QUANTITY)} {ticker}.")
     position.avg_cost = weighted_average(position.quantity, position.avg_cost, quantity, price)
     position.quantity = new_quantity
     position.save(update_fields=["quantity", "avg_cost", "updated_at"])
@@ -384,11 +386,11 @@ def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
     held = position.quantity if position is not None else Decimal(0)
     if quantity > held:
         raise TradeRefused(
-            f"Not enough shares: you hold {format_quantity(held)} {ticker}, cannot sell "
-            f"{format_quantity(quantity)}."
+            f"Not enough shares: you hold {display.quantity(held)} {ticker}, cannot sell "
+            f"{display.quantity(quantity)}."
         )
     if portfolio.cash + notional > MAX_MONEY:
-        raise TradeRefused(f"Order too large: cash cannot exceed ${format_money(MAX_MONEY)}.")
+        raise TradeRefused(f"Order too large: cash cannot exceed {display.money(MAX_MONEY)}.")
     # Against the cash actually credited (``notional``, rounded down), so the two always agree.
     realized_pnl = cents_down(notional - multiply(quantity, position.avg_cost))
     portfolio.cash += notional

@@ -1,28 +1,32 @@
 """The server-rendered pages: the dashboard, the portfolio with its trade form, the watchlists.
 
 Views translate requests into selector reads and service calls; the rules live in ``services``.
-A refused change re-renders its page (200, as Django's form views do) with the message in place and the
-user's input kept.
+Every POST redirects, a refused one too (to its page, or the form's safe ``next``), so a reload never
+offers to send a form again: the refusal and the values the user entered wait in the session until
+that page shows them in place. A POST that asks for JSON (``Accept: application/json``, as the page
+scripts send) gets ``{"message", "redirect"}`` on success and 400 ``{"error"}`` on refusal instead.
 """
 
 from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_POST, require_safe
 
-from market import prices as market_prices
 from market.seed_prices import DEFAULT_TICKERS
 
-from . import charts, selectors, services
+from . import charts, display, selectors, services
 from .models import Watchlist
-from .money import format_quantity
 
-WATCHLIST_ACTIONS = ("add", "remove", "create", "rename", "delete")
-NO_PRICE_AFTER_MIN = 5.0  # seconds a live dashboard waits for a new ticker's price before "unknown"
+REFUSAL_SESSION_KEY = "finally_refusal"
+KEPT_VALUE_LENGTH = 100  # what a refusal keeps of each value entered (the boxes take 40 or 64)
 
 
 def quote_rows(tickers) -> list[dict]:
@@ -38,30 +42,82 @@ def quote_rows(tickers) -> list[dict]:
 
 
 def dashboard(request):
-    """The visitor's default watchlist, live; anonymous visitors see the default ten."""
+    """The visitor's default watchlist, live; anonymous visitors see the default ten. ``?ticker=``
+    names the row the large chart shows (the first row otherwise)."""
     if request.user.is_authenticated:
         watchlist = selectors.default_watchlist(request.user)
         tickers = watchlist.tickers()
         name, watchlist_id, editable = watchlist.name, watchlist.pk, True
     else:
         tickers, name, watchlist_id, editable = DEFAULT_TICKERS, "", "", False
+    rows = quote_rows(tickers)
+    wanted = request.GET.get("ticker", "").strip().upper()
+    focus = next((row for row in rows if row["ticker"] == wanted), rows[0] if rows else None)
     return render(
         request,
         "pages/dashboard.html",
         {
-            "rows": quote_rows(tickers),
+            "rows": rows,
+            "focus": focus,
+            "refusal": _take_refusal(request),
             "watchlist_name": name,
             "watchlist_id": watchlist_id,
             "editable": editable,
             "api_url": reverse("api:watchlist") if editable else "",
-            # A new ticker gets its first price at the source's next update (Massive polls every 15 s).
-            "no_price_after_ms": int(1000 * max(NO_PRICE_AFTER_MIN, 2 * market_prices.update_interval() + 1)),
             "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
         },
     )
 
 
-def _portfolio_page(request, trade_input=None, trade_error=""):
+def _wants_json(request) -> bool:
+    """The page scripts submit forms with ``Accept: application/json``; browsers ask for HTML."""
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+def _safe_next(request, default: str) -> str:
+    """The form's ``next`` when it is a URL of this site, else ``default`` (a URL or a URL name)."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse(default) if not default.startswith("/") else default
+
+
+def _done(request, note: str, default: str):
+    """A change went through: the message for the next page, and a redirect there (or JSON saying so)."""
+    target = _safe_next(request, default)
+    messages.success(request, note)
+    if _wants_json(request):
+        return JsonResponse({"message": note, "redirect": target})
+    return redirect(target)
+
+
+def _refused(request, refusal, default: str, form: str, values: dict, watchlist: Watchlist | None = None):
+    """A refused change: back to the page (or the safe ``next``), which shows the refusal in place with
+    the values the user entered (kept in the session until then); JSON 400 ``{"error"}`` for scripts."""
+    message = str(refusal)
+    if _wants_json(request):
+        return JsonResponse({"error": message}, status=400)
+    target = _safe_next(request, default)
+    request.session[REFUSAL_SESSION_KEY] = {
+        "path": target.split("?")[0].split("#")[0],
+        "form": form,
+        "watchlist": watchlist.pk if watchlist is not None else None,
+        "values": {name: str(value)[:KEPT_VALUE_LENGTH] for name, value in values.items()},
+        "message": message,
+    }
+    return redirect(target)
+
+
+def _take_refusal(request) -> dict:
+    """The refusal waiting for this page (``form``, ``watchlist``, ``values``, ``message``), once; {}
+    when there is none. A refusal meant for another page is dropped: it would be out of place later."""
+    if REFUSAL_SESSION_KEY not in request.session:
+        return {}
+    refusal = request.session.pop(REFUSAL_SESSION_KEY)
+    return refusal if isinstance(refusal, dict) and refusal.get("path") == request.path else {}
+
+
+def _portfolio_page(request):
     user = request.user
     summary = selectors.portfolio_summary(user)
     snapshots = selectors.value_history(user)
@@ -72,6 +128,11 @@ def _portfolio_page(request, trade_input=None, trade_error=""):
     unrealized = sum(
         (p["unrealized_pnl"] for p in summary["positions"] if p["unrealized_pnl"] is not None), Decimal("0")
     )
+    refusal = _take_refusal(request)
+    # A link may choose the ticket's ticker and side (``?ticker=AAPL&side=buy``, the keyboard's b and s).
+    chosen = {"ticker": request.GET.get("ticker", "")[:40], "side": request.GET.get("side", "")}
+    chosen["quantity"] = ""
+    trade_input = {**chosen, **refusal["values"]} if refusal.get("form") == "trade" else chosen
     context = {
         "summary": summary,
         "invested": summary["positions_value"],
@@ -83,9 +144,9 @@ def _portfolio_page(request, trade_input=None, trade_error=""):
         "chart_high": high,
         "chart_low": low,
         "chart_since": snapshots[0].recorded_at if snapshots else None,
-        "chart_trend": "up" if values[-1] > values[0] else "down" if values[-1] < values[0] else "flat",
-        "trade_input": trade_input or {"ticker": "", "quantity": ""},
-        "trade_error": trade_error,
+        "chart_trend": display.sign(values[-1] - values[0]),
+        "trade_input": trade_input,
+        "trade_error": refusal.get("message", "") if refusal.get("form") == "trade" else "",
     }
     return render(request, "pages/portfolio.html", context)
 
@@ -99,28 +160,22 @@ def portfolio(request):
 @login_required
 @require_POST
 def trade(request):
-    """A market order from the trade form: redirect with a message, or re-render with the refusal in place."""
-    ticker = request.POST.get("ticker", "")
-    side = request.POST.get("side", "")
-    quantity = request.POST.get("quantity", "")
+    """A market order from the trade form; back to the portfolio with the fill or the refusal."""
+    values = {name: request.POST.get(name, "") for name in ("ticker", "side", "quantity")}
     try:
-        executed = services.execute_trade(request.user, ticker, side, quantity)
+        executed = services.execute_trade(request.user, values["ticker"], values["side"], values["quantity"])
     except services.ServiceError as refusal:
-        return _portfolio_page(
-            request,
-            trade_input={"ticker": ticker, "quantity": quantity},
-            trade_error=str(refusal),
-        )
+        return _refused(request, refusal, "portfolio", "trade", values)
     verb = "Bought" if executed.side == "buy" else "Sold"
-    messages.success(
-        request,
-        f"{verb} {format_quantity(executed.quantity)} {executed.ticker} at ${executed.price:,.2f} "
-        f"(${executed.notional:,.2f}).",
+    # The price as stored (the notional is quantity x this price, to the cent), never rounded again.
+    note = (
+        f"{verb} {display.quantity(executed.quantity)} {executed.ticker} at "
+        f"{display.unit_price(executed.price)} ({display.money(executed.notional)})."
     )
-    return redirect("portfolio")
+    return _done(request, note, "portfolio")
 
 
-def _watchlists_page(request, error=None):
+def _watchlists_page(request):
     watchlists = selectors.watchlists_for(request.user)
     tickers = [entry.ticker for watchlist in watchlists for entry in watchlist.entries.all()]
     rows = {row["ticker"]: row for row in selectors.price_rows(dict.fromkeys(tickers))}
@@ -128,7 +183,7 @@ def _watchlists_page(request, error=None):
         {"watchlist": watchlist, "rows": [rows[entry.ticker] for entry in watchlist.entries.all()]}
         for watchlist in watchlists
     ]
-    return render(request, "pages/watchlists.html", {"watchlists": items, "error": error or {}})
+    return render(request, "pages/watchlists.html", {"watchlists": items, "refusal": _take_refusal(request)})
 
 
 def _target_watchlist(request) -> Watchlist:
@@ -139,61 +194,115 @@ def _target_watchlist(request) -> Watchlist:
     return get_object_or_404(Watchlist, pk=raw if raw.isdigit() else -1, user=request.user)
 
 
-def _after_change(request, default: str):
-    """Where a successful form goes: a safe ``next`` from the form, else ``default``."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return redirect(target)
-    return redirect(default)
+def _watchlist_change(request, form: str, field: str, change, watchlist: Watchlist | None = None):
+    """Run ``change(value)`` (it returns the note for the user) on the form's ``field``; then redirect
+    to the safe ``next`` or /watchlist/, the refusal kept for the page when a rule refuses it."""
+    value = request.POST.get(field, "")
+    try:
+        note = change(value)
+    except services.ServiceError as refusal:
+        return _refused(request, refusal, "watchlists", form, {field: value}, watchlist)
+    return _done(request, note, "watchlists")
 
 
 @login_required
-def watchlists(request, action=None):
-    """The user's watchlists. POST forms (``action``: add, remove, create, rename, delete) change them.
+@require_POST
+def watchlist_add(request):
+    """Add ``ticker`` to the watchlist ``watchlist`` (an id; the default watchlist when absent)."""
+    watchlist = _target_watchlist(request)
 
-    ``add`` and ``remove`` take ``ticker`` and an optional ``watchlist`` id (the default watchlist when
-    absent); a POST with only ``ticker`` adds it, and a form may name the action by its submit button
-    (``name="remove"`` or ``name="add"``) instead. ``create`` and ``rename`` take ``name``.
-    """
+    def add(ticker):
+        entry, created = services.add_to_watchlist(watchlist, ticker)
+        if created:
+            return f"Added {entry.ticker} to {watchlist.name}."
+        return f"{entry.ticker} is already on {watchlist.name}."
+
+    return _watchlist_change(request, "add", "ticker", add, watchlist)
+
+
+@login_required
+@require_POST
+def watchlist_remove(request):
+    """Remove ``ticker`` from the watchlist ``watchlist`` (an id; the default watchlist when absent)."""
+    watchlist = _target_watchlist(request)
+
+    def remove(ticker):
+        shown = ticker.strip().upper()
+        if services.remove_from_watchlist(watchlist, ticker):
+            return f"Removed {shown} from {watchlist.name}."
+        return f"{shown} was not on {watchlist.name}."
+
+    return _watchlist_change(request, "remove", "ticker", remove, watchlist)
+
+
+@login_required
+@require_POST
+def watchlist_create(request):
+    """Create a watchlist called ``name``."""
+    return _watchlist_change(
+        request,
+        "create",
+        "name",
+        lambda name: f"Created watchlist {services.create_watchlist(request.user, name).name}.",
+    )
+
+
+@login_required
+@require_POST
+def watchlist_rename(request):
+    """Rename the watchlist ``watchlist`` (an id; the default watchlist when absent) to ``name``."""
+    watchlist = _target_watchlist(request)
+    return _watchlist_change(
+        request,
+        "rename",
+        "name",
+        lambda name: f"Renamed to {services.rename_watchlist(watchlist, name).name}.",
+        watchlist,
+    )
+
+
+@login_required
+@require_POST
+def watchlist_delete(request):
+    """Delete the watchlist ``watchlist`` (an id); the default watchlist cannot be deleted."""
+    watchlist = _target_watchlist(request)
+
+    def delete(_):
+        name = watchlist.name
+        services.delete_watchlist(watchlist)
+        return f"Deleted watchlist {name}."
+
+    return _watchlist_change(request, "delete", "watchlist", delete, watchlist)
+
+
+WATCHLIST_ACTIONS = {
+    "add": watchlist_add,
+    "remove": watchlist_remove,
+    "create": watchlist_create,
+    "rename": watchlist_rename,
+    "delete": watchlist_delete,
+}
+
+
+@login_required
+def watchlists(request):
+    """The user's watchlists. A POST here is one of the actions' forms, named by its ``action`` field
+    (add, remove, create, rename, delete) or by its submit button (``name="remove"`` or ``"add"``); a
+    POST with only ``ticker`` adds it. Each action also has its own URL (``/watchlist/<action>/``)."""
     if request.method != "POST":
         return _watchlists_page(request)
-    # A form without ``action`` may say it with its submit button's name (``<button name="remove">``).
     button = next((name for name in ("remove", "add") if name in request.POST), "add")
-    action = action or request.POST.get("action", button).strip().lower()
+    action = request.POST.get("action", button).strip().lower()
     if action not in WATCHLIST_ACTIONS:
-        return _watchlists_page(request, {"form": "action", "message": f"Unknown action {action[:20]!r}."})
-    watchlist = None if action == "create" else _target_watchlist(request)
-    value = request.POST.get("name" if action in ("create", "rename") else "ticker", "")
-    try:
-        if action == "add":
-            entry, created = services.add_to_watchlist(watchlist, value)
-            note = (
-                f"Added {entry.ticker} to {watchlist.name}."
-                if created
-                else (f"{entry.ticker} is already on {watchlist.name}.")
-            )
-        elif action == "remove":
-            removed = services.remove_from_watchlist(watchlist, value)
-            shown = value.strip().upper()
-            note = (
-                f"Removed {shown} from {watchlist.name}."
-                if removed
-                else f"{shown} was not on {watchlist.name}."
-            )
-        elif action == "create":
-            note = f"Created watchlist {services.create_watchlist(request.user, value).name}."
-        elif action == "rename":
-            note = f"Renamed to {services.rename_watchlist(watchlist, value).name}."
-        else:
-            services.delete_watchlist(watchlist)
-            note = f"Deleted watchlist {watchlist.name}."
-    except services.ServiceError as refusal:
-        error = {
-            "form": action,
-            "watchlist": watchlist.pk if watchlist else None,
-            "value": value,
-            "message": str(refusal),
-        }
-        return _watchlists_page(request, error)
-    messages.success(request, note)
-    return _after_change(request, "watchlists")
+        refusal = services.ServiceError(f"Unknown action {action[:20]!r}.")
+        return _refused(request, refusal, "watchlists", "action", {})
+    return WATCHLIST_ACTIONS[action](request)
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request):
+    """``/favicon.ico``: the icon browsers and crawlers ask for without reading the page's <link>."""
+    found = finders.find("finally/favicon.ico")
+    with open(found, "rb") if found else staticfiles_storage.open("finally/favicon.ico") as icon:
+        return HttpResponse(icon.read(), content_type="image/x-icon")

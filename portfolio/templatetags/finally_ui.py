@@ -1,91 +1,48 @@
-"""Display helpers for the pages: money and price formatting, sparkline geometry, the header's account.
+"""The pages' template library: figures (``portfolio.display``), chart points (``portfolio.charts``),
+times, the display rules handed to the scripts, and the header's account.
 
-Formatting happens here, from Decimals, so templates never do arithmetic and never see floats of money.
+Formatting happens in ``portfolio.display``, from Decimals, so templates never do arithmetic and never
+see floats of money; the filters here only name its functions for templates.
 """
 
-from decimal import Decimal
-
 from django import template
+from django.utils.html import format_html, json_script
 
-from portfolio import charts, selectors
-from portfolio.money import format_quantity, to_cents
+from market import prices as market_prices
+from portfolio import charts, display, selectors
 
 register = template.Library()
 
+register.filter("money", display.money)
+register.filter("signed_money", display.signed_money)
+register.filter("price", display.price)
+register.filter("unit_price", display.unit_price)
+register.filter("signed", display.signed)
+register.filter("percent", display.percent)
+register.filter("quantity", display.quantity)
+register.filter("sign", display.sign)
 
-def _number(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, Decimal):
-        return value
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-
-
-def _cents(value) -> Decimal | None:
-    """``value`` rounded half up to the cent, so a tiny negative value shows as 0.00, never -0.00."""
-    amount = _number(value)
-    if amount is None:
-        return None
-    rounded = to_cents(amount)
-    return rounded if rounded else abs(rounded)
-
-
-def _figure(value, unit: str = "", suffix: str = "", plus: str = "+") -> str:
-    """``value`` to the cent with thousands separators, signed (``plus`` when positive, "-" when negative,
-    nothing at zero) and ``unit`` between the sign and the digits; None -> an em dash."""
-    amount = _cents(value)
-    if amount is None:
-        return "—"
-    mark = plus if amount > 0 else "-" if amount < 0 else ""
-    return f"{mark}{unit}{abs(amount):,.2f}{suffix}"
+LOCAL_TIME_FORMATS = {"datetime": {}, "clock": {"date": False}, "minute": {"date": False, "seconds": False}}
 
 
 @register.filter
-def money(value) -> str:
-    """``Decimal("-1234.5")`` -> ``"-$1,234.50"``; None -> an em dash."""
-    return _figure(value, unit="$", plus="")
-
-
-@register.filter
-def signed_money(value) -> str:
-    """Money with an explicit sign: ``"+$12.00"``, ``"-$3.10"``, ``"$0.00"``."""
-    return _figure(value, unit="$")
-
-
-@register.filter
-def price(value) -> str:
-    """A price to the cent with thousands separators: ``"1,234.50"``."""
-    return _figure(value, plus="")
-
-
-@register.filter
-def signed(value) -> str:
-    return _figure(value)
-
-
-@register.filter
-def percent(value) -> str:
-    return _figure(value, suffix="%")
-
-
-@register.filter
-def quantity(value) -> str:
-    amount = _number(value)
-    return "—" if amount is None else format_quantity(amount)
-
-
-@register.filter
-def sign(value) -> str:
-    """``"up"``, ``"down"`` or ``"flat"``: the CSS hook colouring a figure."""
-    amount = _cents(value)
-    if not amount:
-        return "flat"
-    return "up" if amount > 0 else "down"
+def local_time(moment, form: str = "datetime"):
+    """``<time>`` of ``moment``: UTC text (what a page without scripts shows, and the hover text), which
+    the scripts show in the browser's time zone. ``form``: ``datetime``, ``clock`` (time to the
+    second) or ``minute``."""
+    if moment is None:
+        return display.DASH
+    return format_html(
+        '<time datetime="{}" data-local="{}">{}</time>',
+        display.utc_iso(moment),
+        form,
+        display.utc_text(moment, **LOCAL_TIME_FORMATS[form]),
+    )
 
 
 @register.filter
 def sparkline_points(history) -> str:
-    """Points of a sparkline from ``[(timestamp, price), ...]`` (the last 120 of them)."""
+    """Points of a sparkline from ``[(timestamp, price), ...]`` (the last ``SPARKLINE_POINTS`` of them)."""
     values = [float(point[1]) for point in list(history)[-charts.SPARKLINE_POINTS :]]
     return charts.series_points(values, charts.SPARKLINE_HEIGHT)
 
@@ -102,6 +59,27 @@ def chart_points(history) -> str:
     """Points of the value chart from ``[(timestamp, value), ...]``."""
     values = [float(point[1]) for point in history]
     return charts.series_points(values, charts.VALUE_CHART_HEIGHT, charts.VALUE_MIN_SPAN)
+
+
+CHART_HEIGHTS = {
+    "sparkline": charts.SPARKLINE_HEIGHT,
+    "focus": charts.FOCUS_CHART_HEIGHT,
+    "value": charts.VALUE_CHART_HEIGHT,
+}
+
+
+@register.simple_tag
+def view_box(chart: str) -> str:
+    """The ``viewBox`` of a chart (``sparkline``, ``focus``, ``value``): 100 wide, the chart's height high;
+    the scripts redraw in the height they read from it."""
+    return f"0 0 100 {CHART_HEIGHTS[chart]}"
+
+
+@register.simple_tag
+def client_rules():
+    """The display rules for the page scripts (``static/finally/config.js`` reads them), as one
+    ``<script type="application/json" id="finally-rules">`` block."""
+    return json_script(charts.client_rules(market_prices.update_interval()), "finally-rules")
 
 
 @register.inclusion_tag("includes/account_header.html", takes_context=True)

@@ -2,23 +2,27 @@
  * The dashboard: live quote rows (price, change over the chart window, flash, sparkline), adding and
  * removing tickers through the JSON API, and rows following "watchlist" frames so a change made in
  * another tab or in the admin shows up without a reload. Relies on the stream's default subscription.
+ * Enter on a row (or a click) charts it.
  */
-(function () {
-  "use strict";
+import { drawSeries, flash, sparkline } from "./charts.js";
+import { rules } from "./config.js";
+import * as fmt from "./format.js";
+import { bounds } from "./geometry.js";
+import { syncTabStops } from "./keys.js";
+import { stream } from "./stream.js";
 
-  const FinAlly = window.FinAlly;
-  const table = document.getElementById("watchlist");
-  if (!table) return;
+const table = document.getElementById("watchlist");
+if (table) dashboard(table);
+
+const UNREACHABLE = "Could not reach the server, so nothing changed. Try again once the connection is back.";
+
+function dashboard(table) {
   const body = table.tBodies[0];
   const rowTemplate = document.getElementById("quote-row");
   const addForm = document.getElementById("add-ticker");
   const message = document.getElementById("watchlist-message");
   const emptyNote = document.getElementById("watchlist-empty");
-  const NO_PRICE_AFTER_MS = Number(table.dataset.noPriceAfter) || 5000;
-  const { fmt, charts } = FinAlly;
-
   const focus = document.getElementById("focus");
-  const FOCUS_MIN_SPAN = 0.001; // the large chart spans at least 0.1 % of the price
   let liveSince = null;
 
   function rowFor(ticker) {
@@ -39,12 +43,12 @@
   }
 
   /* Draw one row from the stream's latest price and history; flash when a tick moved it. */
-  function paint(row, flash) {
+  function paint(row, ticked) {
     const ticker = row.dataset.ticker;
-    const update = FinAlly.stream.price(ticker);
+    const update = stream.price(ticker);
     if (!update) return;
-    const points = FinAlly.stream.history(ticker);
-    const reference = points.length ? points[Math.max(0, points.length - 120)][1] : update.price;
+    const points = stream.history(ticker);
+    const reference = points.length ? points[Math.max(0, points.length - rules.sparklinePoints)][1] : update.price;
     const change = update.price - reference;
     const priceCell = row.querySelector("[data-price]");
     priceCell.textContent = fmt.price(update.price);
@@ -56,8 +60,8 @@
     changeCell.dataset.sign = fmt.sign(change);
     percentCell.dataset.sign = fmt.sign(percent);
     row.dataset.state = "priced";
-    charts.sparkline(row.querySelector("svg.sparkline"), points);
-    if (flash) charts.flash(priceCell, update.direction);
+    sparkline(row.querySelector("svg.sparkline"), points);
+    if (ticked) flash(priceCell, update.direction);
   }
 
   function markUnknown(row) {
@@ -69,10 +73,10 @@
   function paintFocus() {
     if (!focus) return;
     const ticker = focus.dataset.ticker;
-    const update = ticker ? FinAlly.stream.price(ticker) : null;
+    const update = ticker ? stream.price(ticker) : null;
     focus.querySelector("[data-focus-ticker]").textContent = ticker || "—";
     if (!update) return;
-    const points = FinAlly.stream.history(ticker);
+    const points = stream.history(ticker);
     const values = points.map((point) => point[1]);
     if (values.length === 0) values.push(update.price);
     const reference = values[0];
@@ -81,10 +85,8 @@
     const changeCell = focus.querySelector("[data-focus-change]");
     changeCell.textContent = fmt.signed(change) + " (" + fmt.percent(reference ? (change / reference) * 100 : 0) + ")";
     changeCell.dataset.sign = fmt.sign(change);
-    const svg = focus.querySelector("svg.chart");
-    svg.querySelector("polyline").setAttribute("points", charts.seriesPoints(values, 60, FOCUS_MIN_SPAN));
-    svg.dataset.trend = fmt.sign(change);
-    const { low, high } = charts.bounds(values, FOCUS_MIN_SPAN);
+    drawSeries(focus.querySelector("svg.chart"), values, rules.focusMinSpan);
+    const { low, high } = bounds(values, rules.focusMinSpan);
     focus.querySelector("[data-focus-high]").textContent = fmt.price(high);
     focus.querySelector("[data-focus-low]").textContent = fmt.price(low);
     focus.querySelector('[data-focus-stat="high"]').textContent = fmt.price(Math.max(...values));
@@ -101,6 +103,7 @@
     if (!focus) return;
     focus.dataset.ticker = ticker || "";
     for (const row of body.rows) row.setAttribute("aria-selected", String(row.dataset.ticker === ticker));
+    syncTabStops(table);
     paintFocus();
   }
 
@@ -113,6 +116,7 @@
   function syncEmptyNote() {
     if (emptyNote) emptyNote.hidden = body.rows.length > 0;
     if (focus && !rowFor(focus.dataset.ticker)) select(body.rows.length ? body.rows[0].dataset.ticker : "");
+    syncTabStops(table);
   }
 
   /* Make the rows match the watchlist's tickers, in order, keeping rows that stay. */
@@ -186,7 +190,7 @@
           if (added) input.value = "";
           else input.focus();
         })
-        .catch(() => showMessage("Could not reach the server; try again."));
+        .catch(() => showMessage(UNREACHABLE));
     });
   }
 
@@ -194,7 +198,7 @@
     const form = event.target.closest("form[data-remove-form]");
     if (!form) return;
     event.preventDefault();
-    removeTicker(form.elements.ticker.value).catch(() => showMessage("Could not reach the server; try again."));
+    removeTicker(form.elements.ticker.value).catch(() => showMessage(UNREACHABLE));
   });
 
   body.addEventListener("click", (event) => {
@@ -202,7 +206,13 @@
     if (row && !event.target.closest("form")) select(row.dataset.ticker);
   });
 
-  FinAlly.stream.on("update", ({ prices, snapshot }) => {
+  document.addEventListener("finally:chart", (event) => {
+    if (!rowFor(event.detail.ticker)) return;
+    event.preventDefault();
+    select(event.detail.ticker);
+  });
+
+  stream.on("update", ({ prices, snapshot }) => {
     for (const ticker of Object.keys(prices)) {
       const row = rowFor(ticker);
       if (row) paint(row, !snapshot);
@@ -212,7 +222,7 @@
 
   // Watchlist frames are about the user's default watchlist, whatever it is called now (a rename, or
   // another list made the default, sends one too).
-  FinAlly.stream.on("watchlist", (frame) => {
+  stream.on("watchlist", (frame) => {
     if (!Array.isArray(frame.tickers) || !addForm) return;
     if (frame.name) {
       table.dataset.watchlist = frame.name;
@@ -222,7 +232,7 @@
     showTickers(frame.tickers.filter((ticker) => typeof ticker === "string" && ticker));
   });
 
-  FinAlly.stream.on("state", (state) => {
+  stream.on("state", (state) => {
     liveSince = state === "live" ? liveSince || Date.now() : null;
   });
 
@@ -233,7 +243,7 @@
     for (const row of body.rows) {
       if (row.dataset.state !== "pending") continue;
       const since = Math.max(liveSince, Number(row.dataset.addedAt) || 0);
-      if (now - since > NO_PRICE_AFTER_MS) markUnknown(row);
+      if (now - since > rules.noPriceAfterMs) markUnknown(row);
     }
   }, 500);
 
@@ -243,4 +253,4 @@
   }
   syncEmptyNote();
   if (focus && focus.dataset.ticker) select(focus.dataset.ticker);
-})();
+}

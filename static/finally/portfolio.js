@@ -3,14 +3,17 @@
  * figures, the heatmap (tiles sized by weight, coloured by P&L %) and the value chart's last point.
  * Quantities, average costs and cash come from the server-rendered data attributes.
  */
-(function () {
-  "use strict";
+import { drawSeries, flash, treemap } from "./charts.js";
+import { rules } from "./config.js";
+import * as fmt from "./format.js";
+import { bounds } from "./geometry.js";
+import { stream } from "./stream.js";
+import "./ticket.js";
 
-  const FinAlly = window.FinAlly;
-  const page = document.getElementById("portfolio");
-  if (!page) return;
-  const { fmt, charts } = FinAlly;
-  const VALUE_MIN_SPAN = 0.002; // the value chart spans at least 0.2 % of the value ($20 on $10,000)
+const page = document.getElementById("portfolio");
+if (page) portfolio(page);
+
+function portfolio(page) {
   const cash = parseFloat(page.dataset.cash);
   const heatmap = document.getElementById("heatmap");
   const chart = document.getElementById("value-chart");
@@ -31,7 +34,7 @@
     cell.dataset.sign = fmt.sign(value);
   }
 
-  function paintPosition(position, flash) {
+  function paintPosition(position, ticked) {
     const { row, quantity, avgCost, price } = position;
     if (price == null) return;
     const cost = quantity * avgCost;
@@ -43,9 +46,9 @@
     row.querySelector("[data-market-value]").textContent = fmt.money(value);
     setSigned(row.querySelector("[data-pnl]"), pnl, fmt.signedMoney(pnl));
     setSigned(row.querySelector("[data-pnl-percent]"), pnl, fmt.percent(pnlPercent));
-    if (flash) {
-      const update = FinAlly.stream.price(position.ticker);
-      if (update) charts.flash(priceCell, update.direction);
+    if (ticked) {
+      const update = stream.price(position.ticker);
+      if (update) flash(priceCell, update.direction);
     }
     position.value = value;
     position.pnlPercent = pnlPercent;
@@ -70,7 +73,7 @@
       position.tile.title =
         position.ticker + ": " + fmt.money(position.value || 0) + ", " + (weight * 100).toFixed(1) + "% of positions";
     }
-    charts.treemap(
+    treemap(
       heatmap,
       positions.filter((position) => position.tile).map((position) => ({
         weight: position.value || 0,
@@ -102,20 +105,19 @@
     const series = recorded.map((point) => [point[0], parseFloat(point[1])]);
     series.push([now, total]);
     const values = series.map((point) => point[1]);
-    chart.querySelector("polyline").setAttribute("points", charts.seriesPoints(values, 40, VALUE_MIN_SPAN));
-    const { low, high } = charts.bounds(values, VALUE_MIN_SPAN);
+    drawSeries(chart, values, rules.valueMinSpan);
+    const { low, high } = bounds(values, rules.valueMinSpan);
     chart.parentElement.querySelector("[data-chart-high]").textContent = fmt.money(high);
     chart.parentElement.querySelector("[data-chart-low]").textContent = fmt.money(low);
-    chart.dataset.trend = fmt.sign(values[values.length - 1] - values[0]);
   }
 
   let chartDrawnAt = 0;
-  function paintAll(flash, changed) {
+  function paintAll(ticked, changed) {
     for (const position of positions) {
       if (changed && !changed.has(position.ticker)) continue;
-      const update = FinAlly.stream.price(position.ticker);
+      const update = stream.price(position.ticker);
       if (update) position.price = update.price;
-      paintPosition(position, flash);
+      paintPosition(position, ticked);
     }
     const total = paintSummary();
     paintHeatmap();
@@ -126,7 +128,7 @@
     }
   }
 
-  FinAlly.stream.on("update", ({ prices, snapshot }) => {
+  stream.on("update", ({ prices, snapshot }) => {
     const changed = new Set(Object.keys(prices));
     if (positions.some((position) => changed.has(position.ticker)) || snapshot) {
       paintAll(!snapshot, changed);
@@ -135,7 +137,7 @@
 
   // A trade made elsewhere (another tab, the API) changes positions: re-render the page, unless the
   // user is typing an order here (then say so instead of throwing the input away).
-  FinAlly.stream.on("trade", () => {
+  stream.on("trade", () => {
     const form = document.getElementById("trade-form");
     const typing = form && [...form.querySelectorAll("input[type=text]")].some((input) => input.value);
     if (!typing) {
@@ -148,4 +150,4 @@
 
   window.addEventListener("resize", () => paintHeatmap());
   paintAll(false, null);
-})();
+}

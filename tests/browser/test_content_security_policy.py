@@ -15,11 +15,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
   window.__violations.push(`${event.violatedDirective} ${event.blockedURI || "inline"} ${event.sourceFile}`);
 });
 """
-INLINE_STYLES = pytest.mark.xfail(
-    reason="templates/pages/watchlists.html has style attributes here; the front-end branch removes them",
-    strict=False,
-)
-SITE_PAGES = ["/", "/portfolio/", pytest.param("/watchlist/", marks=INLINE_STYLES), "/accounts/login/"]
+SITE_PAGES = ["/", "/portfolio/", "/watchlist/", "/accounts/login/", "/accounts/signup/"]
 ADMIN_PAGES = [
     "/admin/",
     "/admin/portfolio/watchlist/",

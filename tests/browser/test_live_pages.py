@@ -56,6 +56,14 @@ def wait_for_every_price_to_move(page, timeout: float) -> None:
     page.wait_for_function(f"window.__moved.size >= {rows}", timeout=timeout)
 
 
+def place_order(page, side: str, ticker: str, quantity: str) -> None:
+    """Fill the trade form, choose the side, place the order."""
+    page.fill("#trade-ticker", ticker)
+    page.fill("#trade-quantity", quantity)
+    page.locator(f'#trade-form label[for="side-{side}"]').click()
+    page.locator("#trade-submit").click()
+
+
 def cash_shown(page) -> float:
     return float(re.sub(r"[$,]", "", page.locator("[data-summary=cash]").inner_text()))
 
@@ -84,9 +92,7 @@ def test_sign_up_buy_and_sell_shows_the_position_cash_and_realized_pnl(page):
     page.goto("/portfolio/")
     assert cash_shown(page) == 10_000.0
 
-    page.fill("#trade-ticker", "aapl")
-    page.fill("#trade-quantity", "5")
-    page.locator('#trade-form button[value="buy"]').click()
+    place_order(page, "buy", "aapl", "5")
     page.wait_for_url("**/portfolio/")
     expect(page.locator(".messages")).to_contain_text("Bought 5 AAPL")
     position = page.locator('#positions tbody tr[data-ticker="AAPL"]')
@@ -96,9 +102,7 @@ def test_sign_up_buy_and_sell_shows_the_position_cash_and_realized_pnl(page):
     wait_until_live(page)
     expect(page.locator('#heatmap .tile[data-ticker="AAPL"]')).to_be_visible()
 
-    page.fill("#trade-ticker", "AAPL")
-    page.fill("#trade-quantity", "2")
-    page.locator('#trade-form button[value="sell"]').click()
+    place_order(page, "sell", "AAPL", "2")
     page.wait_for_url("**/portfolio/")
     expect(page.locator(".messages")).to_contain_text("Sold 2 AAPL")
     expect(position.locator("td").nth(1)).to_have_text("3")
@@ -106,9 +110,7 @@ def test_sign_up_buy_and_sell_shows_the_position_cash_and_realized_pnl(page):
     sell = page.locator('#trades tr[data-trade-side="sell"][data-ticker="AAPL"] [data-realized-pnl]')
     expect(sell).to_have_text(re.compile(r"^[+-]?\$\d+\.\d\d$"))
 
-    page.fill("#trade-ticker", "AAPL")
-    page.fill("#trade-quantity", "1000000")
-    page.locator('#trade-form button[value="buy"]').click()
+    place_order(page, "buy", "AAPL", "1000000")
     expect(page.locator("#trade-error")).to_contain_text("Not enough cash")
     expect(page.locator("#trade-quantity")).to_have_value("1000000")
     page.goto("/portfolio/")

@@ -42,3 +42,19 @@ def test_a_ticker_massive_does_not_know_is_marked_unknown_on_the_dashboard(massi
 
     page.reload()
     expect(row).to_have_attribute("data-state", "unknown")
+
+
+def test_the_trade_form_says_when_massive_does_not_know_a_ticker(massive_page):
+    page = massive_page
+    sign_up(page, f"massive{next(_names)}x{int(time.time()) % 100000}")
+    page.goto("/")
+    page.fill("#add-ticker input[name=ticker]", "zzzz")
+    page.locator("#add-ticker button").click()
+    row = page.locator('#watchlist tr[data-ticker="ZZZZ"]')
+    expect(row).to_have_attribute("data-state", "unknown", timeout=10_000)
+    page.goto("/portfolio/")
+    page.locator("#trade-ticker").press_sequentially("zzzz")
+    page.locator("#trade-ticker").press("Tab")
+    expect(page.locator("#trade-ticker-note")).to_have_text(
+        "Massive does not know ZZZZ: it has no price, so it cannot be traded."
+    )

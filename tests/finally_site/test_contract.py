@@ -13,9 +13,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from finally_site.asgi import application
+from market.feed import Feed, reset_feed
 from market.interface import PriceCache
 from market.massive_client import MassiveDataSource
 from market.seed_prices import DEFAULT_TICKERS
+from market.simulator import SimulatorDataSource
 from tests.fake_massive import fake_massive_fixture  # noqa: F401 (the fake_massive fixture)
 
 ORIGIN = [(b"origin", b"http://localhost")]
@@ -91,7 +93,7 @@ async def test_an_anonymous_stream_gets_the_default_ten_even_where_the_database_
     assert set(snapshot["prices"]) == set(DEFAULT_TICKERS)
 
 
-class MassiveNotKnowing:
+class MassiveNotKnowing(SimulatorDataSource):
     """Stands in for the Massive source: it reports ``ZZZZ`` as a ticker Massive does not know."""
 
     def unknown_tickers(self):
@@ -104,7 +106,7 @@ def user_with_unknown_ticker(client, fresh_feed):
     assert (
         client.post("/api/watchlist/", {"ticker": "zzzz"}, content_type="application/json").status_code == 201
     )
-    fresh_feed.source = MassiveNotKnowing()
+    reset_feed(Feed(cache=fresh_feed.cache, source_factory=MassiveNotKnowing))
     return client
 
 

@@ -202,9 +202,31 @@ def test_a_portfolio_page_shows_positions_with_live_prices_and_trades(admin_clie
     response = admin_client.get(f"/admin/portfolio/portfolio/{portfolio.pk}/change/")
     content = response.content.decode()
     assert response.status_code == 200
-    assert "812.50" in content  # live price
-    assert "1218.75" in content  # market value
+    assert "$812.50" in content  # live price
+    assert "$1,218.75" in content  # market value
     assert "all 1 trades" in content
+
+
+def test_the_portfolio_list_shows_money_as_money_with_total_value_and_pnl_at_live_prices(admin_client):
+    user = make_user()
+    set_price("NVDA", 800.0)
+    services.execute_trade(user, "NVDA", "buy", "10")
+    set_price("NVDA", 812.5)
+    content = admin_client.get("/admin/portfolio/portfolio/").content.decode()
+    assert "$2,000.00" in content  # cash
+    assert "$10,125.00" in content  # total value: 2,000 + 10 x 812.50
+    assert "+$125.00" in content  # unrealized P&L
+
+
+def test_the_trade_log_shows_quantities_without_trailing_zeros_and_times_to_the_second(admin_client):
+    user = make_user()
+    set_price("AAPL", 249.17)
+    trade = services.execute_trade(user, "AAPL", "buy", "6")
+    content = admin_client.get("/admin/portfolio/trade/").content.decode()
+    assert ">6<" in content and "6.000000" not in content
+    assert "$249.17" in content and "249.170000" not in content
+    assert "$1,495.02" in content
+    assert trade.executed_at.strftime("%Y-%m-%d %H:%M:%S UTC") in content
 
 
 def test_the_trade_log_link_filters_by_portfolio(admin_client):
@@ -245,3 +267,9 @@ def test_no_entry_is_added_when_the_inline_is_invalid(admin_client):
     watchlist = selectors.default_watchlist(make_user())
     admin_client.post(change_url(watchlist), inline_form_data(watchlist, ["GOOD", "BAD!"]))
     assert not WatchlistEntry.objects.filter(ticker="GOOD").exists()
+
+
+def test_the_admin_passes_djangos_checks():
+    from django.core import checks
+
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []

@@ -1,5 +1,6 @@
 """The server-rendered pages: what they show, their forms, and a query count that does not grow."""
 
+import json
 import re
 from decimal import Decimal
 
@@ -36,6 +37,12 @@ def user():
 def logged_in(client, user):
     client.force_login(user)
     return client
+
+
+def client_rules(html: str) -> dict:
+    """The display rules a page hands its scripts (base.html's json_script block)."""
+    block = re.search(r'<script id="finally-rules" type="application/json">(.*?)</script>', html)
+    return json.loads(block.group(1))
 
 
 def rows_of(html: str) -> list[str]:
@@ -117,7 +124,7 @@ def test_dashboard_marks_a_ticker_the_source_reports_unknown(logged_in, user, pr
 def test_dashboard_waits_two_source_intervals_for_a_first_price(logged_in, priced):
     get_feed().source.interval = 15.0  # Massive's default poll
     html = logged_in.get("/").content.decode()
-    assert 'data-no-price-after="31000"' in html
+    assert client_rules(html)["noPriceAfterMs"] == 31000
 
 
 def test_header_shows_cash_and_total_value_with_live_prices(logged_in, user, priced):
@@ -132,6 +139,41 @@ def test_header_shows_cash_and_total_value_with_live_prices(logged_in, user, pri
 def test_every_page_has_the_connection_indicator(logged_in, priced):
     for path in ("/", "/portfolio/", "/watchlist/"):
         assert 'id="connection"' in logged_in.get(path).content.decode()
+
+
+PAGES = ["/", "/portfolio/", "/watchlist/", "/accounts/login/", "/accounts/signup/", "/accounts/logout/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_has_one_h1_a_description_and_the_display_rules(logged_in, priced, path):
+    visitor = Client() if path in ("/accounts/login/", "/accounts/signup/") else logged_in
+    html = visitor.get(path).content.decode()
+    assert len(re.findall(r"<h1[ >]", html)) == 1
+    assert re.search(r'<meta name="description" content="[^"]{40,}">', html)
+    assert client_rules(html)["sparklinePoints"] == 120
+
+
+def test_no_page_has_an_inline_style_attribute(logged_in, user, priced):
+    services.execute_trade(user, "AAPL", "buy", "1")
+    for path in PAGES:
+        visitor = Client() if path in ("/accounts/login/", "/accounts/signup/") else logged_in
+        assert " style=" not in visitor.get(path).content.decode(), path
+
+
+def test_favicon_ico_serves_the_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+    assert "max-age=86400" in response["Cache-Control"]
+
+
+def test_trade_times_are_utc_for_the_page_script_to_localise(logged_in, user, priced):
+    trade = services.execute_trade(user, "AAPL", "buy", "1")
+    html = logged_in.get("/portfolio/").content.decode()
+    utc = trade.executed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = trade.executed_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f'<time datetime="{utc}" data-local="datetime">{shown}</time>' in html
 
 
 # Login required
@@ -181,13 +223,61 @@ def test_trade_form_buys_and_redirects_with_a_message(logged_in, user, priced):
     assert "Bought 2.5 AAPL at $104.00 ($260.00)." in html
 
 
-def test_refused_trade_is_shown_in_place_and_keeps_the_input(logged_in, user, priced):
+def test_refused_trade_redirects_and_shows_the_refusal_in_place_with_the_input(logged_in, user, priced):
     response = logged_in.post("/portfolio/trade/", {"ticker": "AAPL", "side": "buy", "quantity": "1000"})
-    assert response.status_code == 200  # re-rendered with the refusal in place, as Django forms do
-    html = response.content.decode()
+    assert response.status_code == 302  # redirect after POST: a reload never offers to resubmit
+    assert response["Location"] == "/portfolio/"
+    html = logged_in.get(response["Location"]).content.decode()
     assert re.search(r'id="trade-error"[^>]*>Not enough cash', html)
     assert 'name="ticker" value="AAPL"' in html and 'name="quantity" value="1000"' in html
+    assert re.search(r'name="side" value="buy" checked', html)
     assert Portfolio.objects.get(user=user).cash == Decimal("10000.00")
+
+
+def test_a_refusal_is_shown_once(logged_in, priced):
+    logged_in.post("/portfolio/trade/", {"ticker": "AAPL", "side": "buy", "quantity": "1000"})
+    assert "Not enough cash" in logged_in.get("/portfolio/").content.decode()
+    assert "Not enough cash" not in logged_in.get("/portfolio/").content.decode()
+
+
+def test_a_refused_trade_asked_for_in_json_answers_400_with_the_error(logged_in, priced):
+    response = logged_in.post(
+        "/portfolio/trade/",
+        {"ticker": "AAPL", "side": "buy", "quantity": "1000"},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Not enough cash")
+    assert not Trade.objects.exists()
+
+
+def test_a_trade_asked_for_in_json_answers_the_fill_message_and_where_to_go(logged_in, priced):
+    response = logged_in.post(
+        "/portfolio/trade/",
+        {"ticker": "AAPL", "side": "buy", "quantity": "2"},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"message": "Bought 2 AAPL at $104.00 ($208.00).", "redirect": "/portfolio/"}
+    assert "Bought 2 AAPL" in logged_in.get("/portfolio/").content.decode()
+
+
+def test_the_fill_message_shows_the_price_exactly_as_stored(logged_in, priced):
+    set_price("AAPL", 188.1779)
+    logged_in.post("/portfolio/trade/", {"ticker": "AAPL", "side": "buy", "quantity": "5"})
+    assert "Bought 5 AAPL at $188.1779 ($940.89)." in logged_in.get("/portfolio/").content.decode()
+
+
+def test_a_link_can_choose_the_trade_forms_ticker_and_side(logged_in, priced):
+    html = logged_in.get("/portfolio/?ticker=MSFT&side=sell").content.decode()
+    assert 'name="ticker" value="MSFT"' in html
+    assert re.search(r'name="side" value="sell" checked', html)
+    assert not re.search(r'name="side" value="buy" checked', html)
+
+
+def test_the_trade_form_chooses_no_side_by_itself(logged_in, priced):
+    html = logged_in.get("/portfolio/").content.decode()
+    assert "checked" not in re.search(r'<form id="trade-form".*?</form>', html, re.S).group(0)
 
 
 @pytest.mark.parametrize(
@@ -196,14 +286,14 @@ def test_refused_trade_is_shown_in_place_and_keeps_the_input(logged_in, user, pr
         ({"ticker": "AAPL", "side": "buy", "quantity": "abc"}, "is not a number"),
         ({"ticker": "AAPL", "side": "hold", "quantity": "1"}, "Side must be"),
         ({"ticker": "NO WAY", "side": "buy", "quantity": "1"}, "not valid"),
-        ({"ticker": "AAPL", "side": "sell", "quantity": "1"}, "Not enough shares"),
+        ({"ticker": "AAPL", "side": "sell", "quantity": "1"}, "You hold no AAPL"),
         ({"ticker": "AAPL", "side": "buy", "quantity": "0.0000001"}, "decimal places"),
     ],
 )
 def test_every_refusal_reaches_the_trade_form(logged_in, priced, form, message):
-    response = logged_in.post("/portfolio/trade/", form)
-    assert response.status_code == 200  # re-rendered with the refusal in place, as Django forms do
-    assert message in response.content.decode()
+    response = logged_in.post("/portfolio/trade/", form, follow=True)
+    assert response.redirect_chain == [("/portfolio/", 302)]
+    assert message in re.search(r'id="trade-error"[^>]*>([^<]*)<', response.content.decode()).group(1)
     assert not Trade.objects.exists()
 
 
@@ -274,11 +364,51 @@ def test_watchlist_add_and_remove_urls_work_too(logged_in, user):
 
 def test_invalid_ticker_is_refused_in_place_and_keeps_the_input(logged_in, user):
     response = logged_in.post("/watchlist/", {"action": "add", "ticker": "BAD$"})
-    assert response.status_code == 200  # re-rendered with the refusal in place, as Django forms do
-    html = response.content.decode()
+    assert response.status_code == 302  # redirect after POST, refusals too
+    assert response["Location"] == "/watchlist/"
+    html = logged_in.get("/watchlist/").content.decode()
     assert "is not valid" in html
     assert 'value="BAD$"' in html
     assert WatchlistEntry.objects.filter(watchlist__user=user).count() == len(DEFAULT_TICKERS)
+
+
+def test_a_refusal_of_the_dashboards_form_goes_back_to_the_dashboard(logged_in, user):
+    response = logged_in.post("/watchlist/", {"action": "add", "ticker": "BAD$", "next": "/"})
+    assert response["Location"] == "/"
+    html = logged_in.get("/").content.decode()
+    assert re.search(r'id="watchlist-message"[^>]*>[^<]*is not valid', html)
+    assert 'value="BAD$"' in html
+
+
+@pytest.mark.parametrize("action", ["add", "remove", "create", "rename", "delete"])
+def test_each_watchlist_action_has_its_own_url(logged_in, user, action):
+    energy = services.create_watchlist(user, "Energy")
+    services.add_to_watchlist(energy, "XOM")
+    fields = {
+        "add": {"watchlist": energy.pk, "ticker": "CVX"},
+        "remove": {"watchlist": energy.pk, "ticker": "XOM"},
+        "create": {"name": "Banks"},
+        "rename": {"watchlist": energy.pk, "name": "Oil"},
+        "delete": {"watchlist": energy.pk},
+    }[action]
+    assert logged_in.post(f"/watchlist/{action}/", fields)["Location"] == "/watchlist/"
+    names = set(Watchlist.objects.filter(user=user).values_list("name", flat=True))
+    tickers = set(WatchlistEntry.objects.filter(watchlist__name="Energy").values_list("ticker", flat=True))
+    assert {
+        "add": tickers == {"XOM", "CVX"},
+        "remove": tickers == set(),
+        "create": "Banks" in names,
+        "rename": "Oil" in names and "Energy" not in names,
+        "delete": "Energy" not in names,
+    }[action]
+
+
+def test_a_watchlist_form_asked_for_in_json_answers_json(logged_in, user):
+    json_headers = {"Accept": "application/json"}
+    refused = logged_in.post("/watchlist/create/", {"name": "  "}, headers=json_headers)
+    assert refused.status_code == 400 and refused.json() == {"error": "A watchlist needs a name."}
+    created = logged_in.post("/watchlist/create/", {"name": "Energy"}, headers=json_headers)
+    assert created.json() == {"message": "Created watchlist Energy.", "redirect": "/watchlist/"}
 
 
 def test_watchlist_form_follows_a_safe_next_only(logged_in):
@@ -302,8 +432,8 @@ def test_watchlists_can_be_created_renamed_and_deleted(logged_in, user):
 
 def test_the_default_watchlist_cannot_be_deleted(logged_in, user):
     default = selectors.default_watchlist(user)
-    response = logged_in.post("/watchlist/", {"action": "delete", "watchlist": default.pk})
-    assert response.status_code == 200  # re-rendered with the refusal in place, as Django forms do
+    response = logged_in.post("/watchlist/", {"action": "delete", "watchlist": default.pk}, follow=True)
+    assert response.redirect_chain == [("/watchlist/", 302)]
     assert "cannot be deleted" in response.content.decode()
     assert Watchlist.objects.filter(pk=default.pk).exists()
 
@@ -364,3 +494,11 @@ def test_value_chart_does_not_magnify_cents_into_a_crash(logged_in, user, priced
     html = logged_in.get("/portfolio/").content.decode()
     assert re.search(r"data-chart-high>\$10,009\.\d\d<", html)
     assert re.search(r"data-chart-low>\$9,989\.\d\d<", html)
+
+
+def test_a_refusal_keeps_a_bounded_part_of_what_was_entered(logged_in, user):
+    logged_in.post("/watchlist/", {"action": "create", "name": "x" * 5000})
+    html = logged_in.get("/watchlist/").content.decode()
+    assert "at most 64 characters" in html
+    assert 'value="' + "x" * 100 + '"' in html
+    assert "x" * 101 not in html
