@@ -1,5 +1,8 @@
 """Business rules of the portfolio app: user set-up, watchlists, trades, value snapshots.
 
+Orders (limit, stop, cancel, expiry) have their own rules in ``portfolio.orders.services``; every fill,
+of a market trade or an order, goes through ``fill`` here, the one place for the money rules.
+
 Every function that changes state runs in a transaction and raises ``ServiceError`` (a ``ValueError``)
 with a message fit for the user when a rule refuses the change; a refused change changes nothing.
 The feed hears about watchlist and position changes through ``portfolio.signals`` once they commit.
@@ -12,6 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from market import prices as market_prices
@@ -21,6 +25,7 @@ from market.tickers import InvalidTicker, normalize_ticker
 from . import events
 from .models import (
     DEFAULT_WATCHLIST_NAME,
+    Order,
     Portfolio,
     PortfolioSnapshot,
     Position,
@@ -211,8 +216,9 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     """Fill a market order for ``user`` at the cached price, moving cash and position together.
 
     ``quantity`` may be a str, int, float or Decimal. Raises ``TradeRefused`` (nothing changes) for a
-    bad ticker, side or quantity, no live price, not enough cash or not enough shares. Concurrent
-    trades of one user are serialised on the portfolio row, so they never overspend or oversell.
+    bad ticker, side or quantity, no live price, not enough cash or not enough shares (cash and shares
+    held by open orders do not count). Concurrent trades of one user are serialised on the portfolio
+    row, so they never overspend or oversell.
     """
     ticker = _ticker(ticker, TradeRefused)
     try:
@@ -221,6 +227,24 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     except (InvalidSide, InvalidQuantity) as exc:
         raise TradeRefused(str(exc)) from None
     price = current_price(ticker)
+    ensure_user_setup(user)
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(user=user)
+        return fill(portfolio, ticker, side, quantity, price)
+
+
+def fill(
+    portfolio: Portfolio, ticker: str, side: str, quantity: Decimal, price: Decimal, order=None
+) -> Trade:
+    """The one place where a trade moves money: a market trade and every order fill come through here.
+
+    The caller holds ``portfolio`` locked (``select_for_update``) inside a transaction, and has parsed
+    ``ticker``, ``side`` and ``quantity``. Cash and shares held by open orders cannot be used, except
+    those of ``order`` itself (the order being filled) and of orders in ``order.released_with`` (orders
+    triggered at the same tick, filling one after the other: they do not hold cash from each other).
+    Raises ``TradeRefused`` (the caller's transaction then rolls back) when the rules refuse; otherwise
+    records the trade and a value snapshot and tells the user's sockets after the commit.
+    """
     notional = value_in_cents(quantity, price)
     if side == Trade.Side.BUY and notional <= 0:
         raise TradeRefused(
@@ -228,39 +252,67 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
         )
     if notional > MAX_MONEY:
         raise TradeRefused(f"Order too large: at most ${format_money(MAX_MONEY)} per trade.")
-    ensure_user_setup(user)
-    with transaction.atomic():
-        portfolio = Portfolio.objects.select_for_update().get(user=user)
-        position = Position.objects.filter(portfolio=portfolio, ticker=ticker).first()
-        if side == Trade.Side.BUY:
-            realized_pnl = None
-            _buy(portfolio, position, ticker, quantity, price, notional)
-        else:
-            realized_pnl = _sell(portfolio, position, ticker, quantity, notional)
-        portfolio.save(update_fields=["cash"])
-        trade = Trade.objects.create(
-            portfolio=portfolio,
-            ticker=ticker,
-            side=side,
-            quantity=quantity,
-            price=price,
-            notional=notional,
-            realized_pnl=realized_pnl,
-            cash_after=portfolio.cash,
-        )
-        _record_snapshot_after_trade(portfolio)
-        transaction.on_commit(lambda: events.trade_executed(user.pk, trade), robust=True)
+    excluded = set(getattr(order, "released_with", ()) or ())
+    if order is not None:
+        excluded.add(order.pk)
+    position = Position.objects.filter(portfolio=portfolio, ticker=ticker).first()
+    if side == Trade.Side.BUY:
+        realized_pnl = None
+        _buy(portfolio, position, ticker, quantity, price, notional, reserved_cash(portfolio, excluded))
+    else:
+        reserved = reserved_shares(portfolio, ticker, excluded)
+        realized_pnl = _sell(portfolio, position, ticker, quantity, notional, reserved)
+    portfolio.save(update_fields=["cash"])
+    trade = Trade.objects.create(
+        portfolio=portfolio,
+        ticker=ticker,
+        side=side,
+        quantity=quantity,
+        price=price,
+        notional=notional,
+        realized_pnl=realized_pnl,
+        cash_after=portfolio.cash,
+    )
+    _record_snapshot_after_trade(portfolio)
+    user_id = portfolio.user_id
+    transaction.on_commit(lambda: events.trade_executed(user_id, trade), robust=True)
     logger.info(
-        "trade %s: %s %s %s @ %s", trade.pk, side, format_quantity(quantity), ticker, format_price(price)
+        "trade %s: %s %s %s @ %s%s",
+        trade.pk,
+        side,
+        format_quantity(quantity),
+        ticker,
+        format_price(price),
+        f" (order {order.pk})" if order is not None else "",
     )
     return trade
 
 
-def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
-    if notional > portfolio.cash:
+def reserved_cash(portfolio: Portfolio, excluding=()) -> Decimal:
+    """Cash held by the portfolio's open buy orders (except those whose ids are in ``excluding``)."""
+    held = Order.objects.filter(portfolio=portfolio, side=Trade.Side.BUY, status=Order.Status.OPEN)
+    if excluding:
+        held = held.exclude(pk__in=list(excluding))
+    return held.aggregate(total=Sum("reserved_cash"))["total"] or Decimal("0.00")
+
+
+def reserved_shares(portfolio: Portfolio, ticker: str, excluding=()) -> Decimal:
+    """Shares of ``ticker`` held by the portfolio's open sell orders (except those in ``excluding``)."""
+    held = Order.objects.filter(
+        portfolio=portfolio, ticker=ticker, side=Trade.Side.SELL, status=Order.Status.OPEN
+    )
+    if excluding:
+        held = held.exclude(pk__in=list(excluding))
+    return held.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+
+
+def _buy(portfolio, position, ticker, quantity, price, notional, reserved=Decimal(0)) -> None:
+    available = portfolio.cash - reserved
+    if notional > available:
+        held = f" (${format_money(reserved)} of it held by open orders)" if reserved else ""
         raise TradeRefused(
             f"Not enough cash: buying {format_quantity(quantity)} {ticker} costs ${format_money(notional)}, "
-            f"you have ${format_money(portfolio.cash)}."
+            f"you have ${format_money(max(available, Decimal(0)))} available{held}."
         )
     portfolio.cash -= notional
     if position is None:
@@ -274,9 +326,15 @@ def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
     position.save(update_fields=["quantity", "avg_cost", "updated_at"])
 
 
-def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
+def _sell(portfolio, position, ticker, quantity, notional, reserved=Decimal(0)) -> Decimal:
     held = position.quantity if position is not None else Decimal(0)
-    if quantity > held:
+    if quantity > held - reserved:
+        if reserved:
+            raise TradeRefused(
+                f"Not enough shares: you hold {format_quantity(held)} {ticker}, "
+                f"{format_quantity(min(reserved, held))} of them held by open sell orders; cannot sell "
+                f"{format_quantity(quantity)}."
+            )
         raise TradeRefused(
             f"Not enough shares: you hold {format_quantity(held)} {ticker}, cannot sell "
             f"{format_quantity(quantity)}."
