@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, F
 
 from market import prices as market_prices
 from market.seed_prices import COMPANY_NAMES, DEFAULT_TICKERS
@@ -199,8 +199,10 @@ def orders_for(user, status: str = "open", limit: int = 500) -> list[Order]:
 
 
 def trade_log(user):
-    """Every trade of the user, oldest first, as an iterator (for the CSV export)."""
-    return Trade.objects.filter(portfolio__user=user).order_by("executed_at", "id").iterator(chunk_size=1000)
+    """Every trade of the user, oldest first, as an iterator (for the CSV export); ``order_pk`` is the id
+    of the order it filled (None for a market trade placed directly)."""
+    trades = Trade.objects.filter(portfolio__user=user).annotate(order_pk=F("order__id"))
+    return trades.order_by("executed_at", "id").iterator(chunk_size=1000)
 
 
 def value_history(user, limit: int = 500) -> list[PortfolioSnapshot]:
