@@ -67,6 +67,7 @@ class OrderEngine(TickListener):
         self._loaded_at: datetime | None = None
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task] = []
+        self._cache: PriceCache | None = None
 
     def __repr__(self) -> str:
         return f"<OrderEngine {len(self.book)} open orders>"
@@ -91,6 +92,7 @@ class OrderEngine(TickListener):
     def open(self, cache: PriceCache, worker: bool = True) -> None:
         """Load the book and (``worker``) start the worker thread; without it, ``run_pending`` does the
         work in the caller's thread (tests)."""
+        self._cache = cache
         self.book.attach(cache)
         try:
             self.load()
@@ -249,12 +251,28 @@ class OrderEngine(TickListener):
                 *_ORDER_FIELDS
             )
         }
+        caught_up = []
         for order_id in order_ids:
             row = rows.get(order_id)
             if row is None:
                 self.book.remove(order_id)
             elif row[3] != Order.Type.MARKET:
-                self.book.put(BookOrder.from_values(*row))
+                order = BookOrder.from_values(*row)
+                self.book.put(order)
+                # A tick that came between the commit and this read would have been missed: the order
+                # is checked against the latest price now.
+                price = self._cache.get_price(order.ticker) if self._cache is not None else None
+                if price is not None and order.id not in self._in_flight and self._reaches(order, price):
+                    caught_up.append((order.id, price))
+        if caught_up:
+            with self._cv:
+                self._in_flight.update(order_id for order_id, _ in caught_up)
+            self._fill(caught_up)
+
+    @staticmethod
+    def _reaches(order: BookOrder, price: float) -> bool:
+        direction, level = order.trigger
+        return price <= level if direction == "down" else price >= level
 
     def resync(self) -> None:
         """Re-read the orders changed since the last read (all open orders if none succeeded yet)."""
