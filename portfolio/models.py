@@ -310,7 +310,13 @@ class Order(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(status="filled", fill_price__gt=0, filled_at__isnull=False, trade__isnull=False)
+                    Q(
+                        status="filled",
+                        fill_price__isnull=False,
+                        fill_price__gt=0,
+                        filled_at__isnull=False,
+                        trade__isnull=False,
+                    )
                     | (
                         ~Q(status="filled")
                         & Q(fill_price__isnull=True, filled_at__isnull=True, trade__isnull=True)

@@ -4,7 +4,7 @@
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from portfolio import selectors
 from portfolio.events import order_payload
@@ -108,7 +108,7 @@ def place_order(request, payload: Fields[OrderIn]):
         time_in_force=payload.time_in_force,
     )
     cash = selectors.portfolio_for(request.user).cash
-    return 201, {"order": order_payload(order), "cash": format_money(cash)}
+    return Status(201, {"order": order_payload(order), "cash": format_money(cash)})
 
 
 @router.get("/{int:id}/", response={200: OneOrderOut, **documented(400, 401, 404)}, url_name="order")

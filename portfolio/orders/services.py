@@ -61,7 +61,7 @@ EXPIRED_REASON = "Day order expired at the 16:00 New York close."
 _EXPIRE_CHUNK = 500
 _NON_FINITE = ("nan", "snan", "inf", "infinity")
 # ASCII decimal numbers only: Decimal() also reads other scripts' digits ("١٢"), which we refuse.
-_ASCII_NUMBER = re.compile(r"\A[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+_ASCII_NUMBER = re.compile(r"\A[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 
 
 class OrderRefused(ServiceError):

@@ -245,3 +245,21 @@ def test_no_entry_is_added_when_the_inline_is_invalid(admin_client):
     watchlist = selectors.default_watchlist(make_user())
     admin_client.post(change_url(watchlist), inline_form_data(watchlist, ["GOOD", "BAD!"]))
     assert not WatchlistEntry.objects.filter(ticker="GOOD").exists()
+
+
+def test_orders_are_listed_filterable_by_status_and_read_only(admin_client):
+    from portfolio.orders import services as orders
+
+    trader = make_user()
+    set_price("AAPL", 190.0)
+    open_order = orders.place_order(trader, "AAPL", "buy", 1, type="limit", limit_price=100)
+    orders.place_order(trader, "AAPL", "buy", 1)
+    listing = admin_client.get("/admin/portfolio/order/?status__exact=open")
+    assert listing.status_code == 200
+    assert listing.context["cl"].result_count == 1
+    assert admin_client.get("/admin/portfolio/order/").context["cl"].result_count == 2
+    page = admin_client.get(f"/admin/portfolio/order/{open_order.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="limit_price"' not in page.content
+    assert admin_client.post(f"/admin/portfolio/order/{open_order.pk}/delete/").status_code == 403
+    assert admin_client.get("/admin/portfolio/order/add/").status_code == 403
