@@ -11,6 +11,7 @@ Frames (sent through ``market.stream.events.notify_user``; best effort, never ra
 """
 
 import logging
+import threading
 from datetime import UTC
 
 from .models import Watchlist
@@ -24,12 +25,32 @@ def _iso(moment) -> str | None:
 logger = logging.getLogger(__name__)
 
 
+_thread = threading.local()
+
+
+def send_from_this_thread_through(loop) -> None:
+    """Frames raised in this thread are sent from ``loop`` (the order engine's worker thread hands them
+    to the feed's event loop: there a send is a cheap task, here each would start an event loop)."""
+    _thread.loop = loop
+
+
 def notify_user(user_id: int, payload: dict) -> None:
     """Hand ``payload`` to the stream, tolerating a stream module that is missing or failing."""
     try:
         from market.stream.events import notify_user as stream_notify_user
     except ImportError:
         return
+    loop = getattr(_thread, "loop", None)
+    if loop is not None and not loop.is_closed():
+        try:
+            loop.call_soon_threadsafe(_notify, stream_notify_user, user_id, payload)
+            return
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+    _notify(stream_notify_user, user_id, payload)
+
+
+def _notify(stream_notify_user, user_id: int, payload: dict) -> None:
     try:
         stream_notify_user(user_id, payload)
     except Exception:

@@ -234,7 +234,7 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
 
 
 def fill(
-    portfolio: Portfolio, ticker: str, side: str, quantity: Decimal, price: Decimal, order=None
+    portfolio: Portfolio, ticker: str, side: str, quantity: Decimal, price: Decimal, order=None, snapshot=True
 ) -> Trade:
     """The one place where a trade moves money: a market trade and every order fill come through here.
 
@@ -243,7 +243,9 @@ def fill(
     those of ``order`` itself (the order being filled) and of orders in ``order.released_with`` (orders
     triggered at the same tick, filling one after the other: they do not hold cash from each other).
     Raises ``TradeRefused`` (the caller's transaction then rolls back) when the rules refuse; otherwise
-    records the trade and a value snapshot and tells the user's sockets after the commit.
+    records the trade and (unless ``snapshot`` is False: a caller filling several orders records one
+    with ``record_snapshot_after_trade`` at the end) a value snapshot, and tells the user's sockets after
+    the commit.
     """
     notional = value_in_cents(quantity, price)
     if side == Trade.Side.BUY and notional <= 0:
@@ -258,7 +260,7 @@ def fill(
     position = Position.objects.filter(portfolio=portfolio, ticker=ticker).first()
     if side == Trade.Side.BUY:
         realized_pnl = None
-        _buy(portfolio, position, ticker, quantity, price, notional, reserved_cash(portfolio, excluded))
+        _buy(portfolio, position, ticker, quantity, price, notional, _held_cash(portfolio, excluded))
     else:
         reserved = reserved_shares(portfolio, ticker, excluded)
         realized_pnl = _sell(portfolio, position, ticker, quantity, notional, reserved)
@@ -273,7 +275,8 @@ def fill(
         realized_pnl=realized_pnl,
         cash_after=portfolio.cash,
     )
-    _record_snapshot_after_trade(portfolio)
+    if snapshot:
+        record_snapshot_after_trade(portfolio)
     user_id = portfolio.user_id
     transaction.on_commit(lambda: events.trade_executed(user_id, trade), robust=True)
     logger.info(
@@ -288,12 +291,25 @@ def fill(
     return trade
 
 
+def _held_cash(portfolio: Portfolio, excluded: set) -> Decimal:
+    # Orders filling one after the other at one tick exclude the same set, and while the caller holds
+    # the portfolio locked no other order can start holding cash: read it once per portfolio object.
+    key = frozenset(excluded)
+    cached = getattr(portfolio, "_held_cash", None)
+    if cached is None or cached[0] != key:
+        cached = portfolio._held_cash = (key, reserved_cash(portfolio, excluded))
+    return cached[1]
+
+
 def reserved_cash(portfolio: Portfolio, excluding=()) -> Decimal:
     """Cash held by the portfolio's open buy orders (except those whose ids are in ``excluding``)."""
     held = Order.objects.filter(portfolio=portfolio, side=Trade.Side.BUY, status=Order.Status.OPEN)
-    if excluding:
-        held = held.exclude(pk__in=list(excluding))
-    return held.aggregate(total=Sum("reserved_cash"))["total"] or Decimal("0.00")
+    if not excluding:
+        return held.aggregate(total=Sum("reserved_cash"))["total"] or Decimal("0.00")
+    # A user has at most PORTFOLIO_MAX_OPEN_ORDERS open: summed here rather than with a long NOT IN (...).
+    return sum(
+        (cash for pk, cash in held.values_list("pk", "reserved_cash") if pk not in excluding), Decimal("0.00")
+    )
 
 
 def reserved_shares(portfolio: Portfolio, ticker: str, excluding=()) -> Decimal:
@@ -301,9 +317,11 @@ def reserved_shares(portfolio: Portfolio, ticker: str, excluding=()) -> Decimal:
     held = Order.objects.filter(
         portfolio=portfolio, ticker=ticker, side=Trade.Side.SELL, status=Order.Status.OPEN
     )
-    if excluding:
-        held = held.exclude(pk__in=list(excluding))
-    return held.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+    if not excluding:
+        return held.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+    return sum(
+        (quantity for pk, quantity in held.values_list("pk", "quantity") if pk not in excluding), Decimal(0)
+    )
 
 
 def _buy(portfolio, position, ticker, quantity, price, notional, reserved=Decimal(0)) -> None:
@@ -364,7 +382,8 @@ def _live_prices(tickers) -> dict[str, float]:
     return {ticker: update.price for ticker, update in market_prices.latest_many(tickers).items()}
 
 
-def _record_snapshot_after_trade(portfolio: Portfolio) -> None:
+def record_snapshot_after_trade(portfolio: Portfolio) -> None:
+    """A value snapshot of ``portfolio`` now (after a trade)."""
     positions = list(Position.objects.filter(portfolio=portfolio))
     prices = _live_prices({p.ticker for p in positions})
     PortfolioSnapshot.objects.create(

@@ -31,6 +31,7 @@ class BookOrder:
     """What the book knows of an open order (prices as floats, like the ticks)."""
 
     id: int
+    portfolio_id: int
     ticker: str
     side: str
     type: str
@@ -50,6 +51,7 @@ class BookOrder:
     def from_order(cls, order) -> "BookOrder":
         return cls.from_values(
             order.pk,
+            order.portfolio_id,
             order.ticker,
             order.side,
             order.type,
@@ -60,9 +62,12 @@ class BookOrder:
         )
 
     @classmethod
-    def from_values(cls, pk, ticker, side, type, limit, stop, triggered_at, expires_at) -> "BookOrder":
+    def from_values(
+        cls, pk, portfolio_id, ticker, side, type, limit, stop, triggered_at, expires_at
+    ) -> "BookOrder":
         return cls(
             pk,
+            portfolio_id,
             ticker,
             side,
             type,

@@ -17,9 +17,10 @@ its last read, which repairs a lost message. Day orders expire at 16:00 New York
 import asyncio
 import logging
 import threading
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -31,6 +32,7 @@ from market.cache import PriceCache, TickBatch
 from market.external.control import describe, feed_layer, is_shared
 from market.listeners import TickListener
 
+from .. import events
 from ..models import Order
 from ..money import price_from_float
 from . import services, sync
@@ -44,7 +46,17 @@ RESYNC_INTERVAL = 5.0
 RESYNC_OVERLAP = timedelta(seconds=10)
 STOP_TIMEOUT = 10.0
 _STOP = ("stop",)
-_ORDER_FIELDS = ("pk", "ticker", "side", "type", "limit_price", "stop_price", "triggered_at", "expires_at")
+_ORDER_FIELDS = (
+    "pk",
+    "portfolio_id",
+    "ticker",
+    "side",
+    "type",
+    "limit_price",
+    "stop_price",
+    "triggered_at",
+    "expires_at",
+)
 
 
 class OrderEngine(TickListener):
@@ -68,6 +80,7 @@ class OrderEngine(TickListener):
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task] = []
         self._cache: PriceCache | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the feed's, where frames to users are sent
 
     def __repr__(self) -> str:
         return f"<OrderEngine {len(self.book)} open orders>"
@@ -76,6 +89,7 @@ class OrderEngine(TickListener):
 
     async def start(self, feed) -> None:
         """Load the open orders (in a worker thread), start the worker, follow changes."""
+        self._loop = asyncio.get_running_loop()
         await sync_to_async(self.open, thread_sensitive=False)(feed.cache)
         self._tasks = [asyncio.create_task(self._resync_forever(), name="orders-resync")]
         layer = feed_layer()
@@ -144,6 +158,8 @@ class OrderEngine(TickListener):
     # The worker
 
     def _work_forever(self) -> None:
+        if self._loop is not None:
+            events.send_from_this_thread_through(self._loop)
         try:
             while True:
                 with self._cv:
@@ -207,21 +223,24 @@ class OrderEngine(TickListener):
                 for order_id, price in crossed
                 if (order := self.book.get(order_id)) is not None and order.fills_at(price)
             }
-            for order_id, price in sorted(crossed):
+            by_portfolio: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+            for order_id, price in crossed:
+                order = self.book.get(order_id)
+                if order is not None:
+                    by_portfolio[order.portfolio_id].append((order_id, price_from_float(price)))
+            for portfolio_id, its_orders in sorted(by_portfolio.items(), key=lambda item: min(item[1])):
                 try:
-                    order = services.execute_at_price(order_id, price_from_float(price), released, now=now)
+                    results = services.execute_crossed(portfolio_id, its_orders, released, now=now)
                 except Exception:
-                    logger.exception(
-                        "order %s could not be filled at %s; a later tick retries", order_id, price
-                    )
+                    logger.exception("orders %s could not be filled; a later tick retries", its_orders)
                     continue
-                if order is None:
-                    self._sync(
-                        [order_id]
-                    )  # not open, or not crossed after all: the book follows the database
-                    continue
-                self.stats[order.status] += 1
-                self._follow(order)
+                for order_id, order in results.items():
+                    if order is None:
+                        # Not open, or not crossed after all: the book follows the database.
+                        self._sync([order_id], catch_up=False)
+                        continue
+                    self.stats[order.status] += 1
+                    self._follow(order)
         finally:
             with self._cv:
                 self._in_flight.difference_update(order_id for order_id, _ in crossed)
@@ -244,7 +263,7 @@ class OrderEngine(TickListener):
         self._loaded_at = started
         return len(self.book)
 
-    def _sync(self, order_ids: list[int]) -> None:
+    def _sync(self, order_ids: list[int], catch_up: bool = True) -> None:
         rows = {
             row[0]: row
             for row in Order.objects.filter(pk__in=order_ids, status=Order.Status.OPEN).values_list(
@@ -256,13 +275,18 @@ class OrderEngine(TickListener):
             row = rows.get(order_id)
             if row is None:
                 self.book.remove(order_id)
-            elif row[3] != Order.Type.MARKET:
+            elif row[4] != Order.Type.MARKET:
                 order = BookOrder.from_values(*row)
                 self.book.put(order)
                 # A tick that came between the commit and this read would have been missed: the order
                 # is checked against the latest price now.
                 price = self._cache.get_price(order.ticker) if self._cache is not None else None
-                if price is not None and order.id not in self._in_flight and self._reaches(order, price):
+                if (
+                    catch_up
+                    and price is not None
+                    and order.id not in self._in_flight
+                    and self._reaches(order, price)
+                ):
                     caught_up.append((order.id, price))
         if caught_up:
             with self._cv:

@@ -46,7 +46,15 @@ from ..money import (
     parse_side,
     value_in_cents,
 )
-from ..services import ServiceError, TradeRefused, _ticker, current_price, ensure_user_setup, fill
+from ..services import (
+    ServiceError,
+    TradeRefused,
+    _ticker,
+    current_price,
+    ensure_user_setup,
+    fill,
+    record_snapshot_after_trade,
+)
 from ..services import reserved_cash as _reserved_cash
 from ..services import reserved_shares as _reserved_shares
 from . import conditions, sync
@@ -378,36 +386,66 @@ def expire_due_orders(now: datetime | None = None) -> list[Order]:
 
 
 def execute_at_price(order_id: int, price: Decimal, released: Iterable[int] = (), now=None) -> Order | None:
-    """Apply the tick price ``price`` to open order ``order_id``: fill it, trigger it, reject it when it
-    can no longer be paid for, or expire it when its day is over. Returns the order as it now is, or
-    None when nothing happened (not open any more, not crossed, or prices not live).
+    """``execute_crossed`` for one order (whatever its portfolio)."""
+    portfolio_id = Order.objects.filter(pk=order_id).values_list("portfolio_id", flat=True).first()
+    if portfolio_id is None:
+        return None
+    return execute_crossed(portfolio_id, [(order_id, price)], released, now)[order_id]
 
-    One transaction moves the order's status, the cash and the position together, with the order's
-    row locked first, so that it fills at most once whoever else tries. ``released`` are the ids of the
-    orders filling at the same tick: they do not hold cash from each other (see ``services.fill``).
+
+def execute_crossed(
+    portfolio_id: int, crossed: list[tuple[int, Decimal]], released: Iterable[int] = (), now=None
+) -> dict[int, Order | None]:
+    """Apply tick prices to open orders of one portfolio, ``crossed`` as ``(order id, price)``: fill
+    each, trigger it, reject it when it can no longer be paid for, or expire it when its day is over.
+    Returns ``{order id: the order as it now is}``, None where nothing happened (not open any more, not
+    crossed after all, or prices not live: a stale feed fills nothing).
+
+    One transaction, with the portfolio's row and then the orders' rows locked, so each order moves its
+    status, the cash and the position together and fills at most once whoever else tries (a cancel,
+    another engine); a refused fill is undone alone (a savepoint) and the order rejected. Orders in
+    ``released`` (all those filling at the same tick) do not hold cash from each other
+    (``services.fill``); they fill oldest first.
     """
     now = now or timezone.now()
+    results: dict[int, Order | None] = dict.fromkeys((order_id for order_id, _ in crossed), None)
     if not market_prices.is_live():
-        return None  # a stale feed fills nothing
+        return results
+    released = set(released)
     with transaction.atomic():
-        order = Order.objects.select_for_update().filter(pk=order_id, status=Order.Status.OPEN).first()
-        if order is None:
-            return None
-        if order.expires_at is not None and order.expires_at <= now:
-            Order.objects.filter(pk=order.pk).update(
-                status=Order.Status.EXPIRED, reason=EXPIRED_REASON, updated_at=now
+        portfolio = Portfolio.objects.select_for_update().filter(pk=portfolio_id).first()
+        if portfolio is None:
+            return results
+        open_orders = {
+            order.pk: order
+            for order in Order.objects.select_for_update().filter(
+                pk__in=list(results), portfolio_id=portfolio_id, status=Order.Status.OPEN
             )
-            order.status, order.reason = Order.Status.EXPIRED, EXPIRED_REASON
-            _changed(order)
-            return order
-        portfolio = Portfolio.objects.select_for_update().get(pk=order.portfolio_id)
-        if not _apply_price(order, portfolio, price, released=released, now=now, refuse=False):
-            return None
-        _changed(order)
-        return order
+        }
+        filled_any = False
+        for order_id, price in sorted(crossed):
+            order = open_orders.get(order_id)
+            if order is None:
+                continue
+            order.portfolio = portfolio
+            if order.expires_at is not None and order.expires_at <= now:
+                order.status, order.reason, order.updated_at = Order.Status.EXPIRED, EXPIRED_REASON, now
+                order.save(update_fields=["status", "reason", "updated_at"])
+            elif not _apply_price(
+                order, portfolio, price, released=released, now=now, refuse=False, snapshot=False
+            ):
+                continue
+            filled_any = filled_any or order.status == Order.Status.FILLED
+            _changed(order, tell_engines=False)
+            results[order_id] = order
+        if filled_any:
+            record_snapshot_after_trade(portfolio)
+    return results
 
 
-def _apply_price(order: Order, portfolio: Portfolio, price: Decimal, released, now, refuse: bool) -> bool:
+def _apply_price(
+    order: Order, portfolio: Portfolio, price: Decimal, released, now, refuse: bool, snapshot: bool = True
+) -> bool:
     """Fill or trigger ``order`` (open, its portfolio locked) at ``price``; False when it does neither.
 
     ``refuse``: a failing fill raises (placing) instead of rejecting the order (a later tick).
@@ -423,10 +461,13 @@ def _apply_price(order: Order, portfolio: Portfolio, price: Decimal, released, n
         order.released_with = set(released)
         try:
             with transaction.atomic():
-                trade = fill(portfolio, order.ticker, order.side, order.quantity, price, order=order)
+                trade = fill(
+                    portfolio, order.ticker, order.side, order.quantity, price, order=order, snapshot=snapshot
+                )
         except TradeRefused as exc:
             if refuse:
                 raise
+            portfolio.refresh_from_db(fields=["cash"])  # fill may have changed it before refusing
             order.status, order.reason = Order.Status.REJECTED, _reason(str(exc))
             logger.info("order %s rejected at %s: %s", order.pk, format_price(price), exc)
         else:
@@ -447,8 +488,12 @@ def _reason(message: str) -> str:
     return message if len(message) <= 200 else message[:199] + "…"
 
 
-def _changed(order: Order) -> None:
-    """After the commit: the user's sockets, the order engine, the feed's ticker set hear of it."""
+def _changed(order: Order, tell_engines: bool = True) -> None:
+    """After the commit: the user's sockets, the order engine (unless the engine made the change
+    itself), the feed's ticker set hear of it."""
     transaction.on_commit(partial(events.order_changed, order), robust=True)
-    transaction.on_commit(partial(sync.orders_changed, [order.pk]), robust=True)
-    transaction.on_commit(partial(demand.tickers_changed, [order.ticker]), robust=True)
+    if tell_engines:
+        transaction.on_commit(partial(sync.orders_changed, [order.pk]), robust=True)
+    if order.status != Order.Status.FILLED:
+        # A fill's ticker stays referenced by the position, or the position's deletion re-counts it.
+        transaction.on_commit(partial(demand.tickers_changed, [order.ticker]), robust=True)
