@@ -1,4 +1,4 @@
-.PHONY: run test lint bench bench-tick bench-stream bench-external bench-abuse
+.PHONY: run test lint bench bench-tick bench-stream bench-external bench-abuse bench-orders
 
 run:
 	scripts/serve
@@ -9,7 +9,7 @@ test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench: bench-tick bench-stream bench-external bench-abuse
+bench: bench-tick bench-stream bench-external bench-abuse bench-orders
 
 bench-tick:
 	.venv/bin/python bench/bench_tick.py
@@ -22,3 +22,6 @@ bench-external:
 
 bench-abuse:
 	.venv/bin/python bench/bench_stream_abuse.py
+
+bench-orders:
+	.venv/bin/python bench/bench_orders.py

@@ -251,9 +251,13 @@ MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
 # (dotted path, seconds): run by the process that owns the source, once per deployment.
 MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
 # Factories of tick listeners (market.listeners.TickListener) the feed starts with its source.
-MARKET_TICK_LISTENERS: list[str] = []
+MARKET_TICK_LISTENERS: list[str] = ["portfolio.orders.engine.OrderEngine"]
 # Portfolio value snapshots (every 30 s) older than this are deleted, so the table stays bounded.
 PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
+# Orders: how many one user may have open; how often the order engine re-reads recently changed orders
+# (repairing a change whose message was lost).
+PORTFOLIO_MAX_OPEN_ORDERS = 100
+PORTFOLIO_ORDER_RESYNC_INTERVAL = 5.0
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
 MARKET_AUTOSTART = True
 

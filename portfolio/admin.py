@@ -16,7 +16,7 @@ from market import prices as market_prices
 from . import display, selectors, services
 from .forms import UserAddForm, UserEditForm, WatchlistEntryForm, WatchlistEntryFormSet, WatchlistForm
 from .login_throttle import AdminLoginForm
-from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
+from .models import Order, Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
 from .money import price_from_float, value_in_cents
 
 NO_PRICE = "no price yet"
@@ -259,6 +259,31 @@ class PortfolioSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["portfolio__user"]
     search_fields = ["portfolio__user__username"]
     date_hierarchy = "recorded_at"
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every order and its life; read-only (orders change only through the order services)."""
+
+    list_display = [
+        "created_at",
+        "portfolio",
+        "side",
+        "type",
+        "ticker",
+        "quantity",
+        "limit_price",
+        "stop_price",
+        "time_in_force",
+        "status",
+        "fill_price",
+        "filled_at",
+    ]
+    list_filter = ["status", "type", "side", "time_in_force"]
+    list_select_related = ["portfolio__user"]
+    search_fields = ["ticker", "portfolio__user__username"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in Order._meta.fields]
 
 
 class UserAdmin(auth_admin.UserAdmin):

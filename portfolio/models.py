@@ -1,7 +1,8 @@
-"""Watchlists, portfolios, positions, the trade log and value snapshots.
+"""Watchlists, portfolios, positions, orders, the trade log and value snapshots.
 
 What must never be false is a database constraint: one default watchlist per user, no negative cash,
-no empty or negative position, tickers that follow the ticker rule. Precisions: see ``portfolio.money``.
+no empty or negative position, tickers that follow the ticker rule, orders whose prices fit their type
+and whose status agrees with their fill. Precisions: see ``portfolio.money``.
 Rules that span rows (cash and position move together) live in ``portfolio.services``.
 """
 
@@ -220,3 +221,140 @@ class PortfolioSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.portfolio} at {self.recorded_at:%Y-%m-%d %H:%M:%S}: {self.total_value}"
+
+
+class Order(models.Model):
+    """An order and its whole life: placed (``open``), then ``filled``, ``cancelled``, ``expired`` or
+    ``rejected`` (with its ``reason``), never reopened.
+
+    Only ``portfolio.orders.services`` changes an order, always with a conditional update on
+    ``status='open'`` (or the order's row locked), so an order leaves ``open`` exactly once. While open,
+    a buy holds ``reserved_cash`` and a sell holds its quantity of shares (see ``services.fill``).
+    ``updated_at`` moves with every change: the order engine re-reads orders changed since its last read.
+    """
+
+    class Type(models.TextChoices):
+        MARKET = "market", "Market"
+        LIMIT = "limit", "Limit"
+        STOP = "stop", "Stop"
+        STOP_LIMIT = "stop_limit", "Stop limit"
+
+    class TimeInForce(models.TextChoices):
+        DAY = "day", "Day"
+        GTC = "gtc", "Good till cancelled"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        FILLED = "filled", "Filled"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired"
+        REJECTED = "rejected", "Rejected"
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="orders")
+    ticker = ticker_field()
+    side = models.CharField(max_length=4, choices=Trade.Side.choices)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.MARKET)
+    quantity = quantity_field()
+    limit_price = price_field(null=True, blank=True)
+    stop_price = price_field(null=True, blank=True)
+    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.DAY)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.OPEN)
+    reserved_cash = money_field(
+        default=Decimal("0.00"),
+        help_text="buys: quantity x limit price (x stop price for a stop order), rounded up to the cent; "
+        "held while the order is open",
+    )
+    triggered_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="stop-limit orders: when the stop triggered (it then rests as a limit)",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="day orders: the next 16:00 New York")
+    filled_at = models.DateTimeField(null=True, blank=True)
+    fill_price = price_field(null=True, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.CASCADE, related_name="order")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="order_side_valid"),
+            models.CheckConstraint(
+                condition=Q(type__in=["market", "limit", "stop", "stop_limit"]), name="order_type_valid"
+            ),
+            models.CheckConstraint(condition=Q(time_in_force__in=["day", "gtc"]), name="order_tif_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "filled", "cancelled", "expired", "rejected"]),
+                name="order_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(limit_price__isnull=True) | Q(limit_price__gt=0),
+                name="order_limit_price_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(stop_price__isnull=True) | Q(stop_price__gt=0), name="order_stop_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(type="market", limit_price__isnull=True, stop_price__isnull=True)
+                    | Q(type="limit", limit_price__isnull=False, stop_price__isnull=True)
+                    | Q(type="stop", limit_price__isnull=True, stop_price__isnull=False)
+                    | Q(type="stop_limit", limit_price__isnull=False, stop_price__isnull=False)
+                ),
+                name="order_prices_fit_type",
+                violation_error_message="Limit orders need a limit price, stop orders a stop price, "
+                "stop-limit orders both, market orders neither.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        status="filled",
+                        fill_price__isnull=False,
+                        fill_price__gt=0,
+                        filled_at__isnull=False,
+                        trade__isnull=False,
+                    )
+                    | (
+                        ~Q(status="filled")
+                        & Q(fill_price__isnull=True, filled_at__isnull=True, trade__isnull=True)
+                    )
+                ),
+                name="order_filled_iff_fill",
+                violation_error_message="A filled order has a fill price, a fill time and a trade; "
+                "no other order has them.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(reason=""), name="order_rejected_has_reason"
+            ),
+            models.CheckConstraint(
+                condition=~Q(time_in_force="day") | Q(expires_at__isnull=False), name="order_day_expires"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved_cash__gte=0) & (Q(side="buy") | Q(reserved_cash=0)),
+                name="order_reserved_cash_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(triggered_at__isnull=True) | Q(type="stop_limit"),
+                name="order_triggered_only_stop_limit",
+            ),
+            ticker_constraint("order"),
+        ]
+        indexes = [
+            models.Index(fields=["portfolio", "-created_at"], name="order_portfolio_time"),
+            # Reservations and the open-order limit read a portfolio's open orders.
+            models.Index(
+                fields=["portfolio", "side"], condition=Q(status="open"), name="order_open_portfolio"
+            ),
+            models.Index(fields=["ticker"], condition=Q(status="open"), name="order_open_ticker"),
+            models.Index(fields=["updated_at"], name="order_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity.normalize():f} {self.ticker} {self.type} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN

@@ -10,13 +10,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, F
 
 from market import prices as market_prices
 from market.seed_prices import COMPANY_NAMES, DEFAULT_TICKERS
 
 from . import services
-from .models import Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
+from .models import Order, Portfolio, PortfolioSnapshot, Position, Trade, Watchlist, WatchlistEntry
 from .valuation import value_position
 
 # Keeps each IN (...) well below every backend's limit on query parameters.
@@ -26,7 +26,7 @@ _WORD = re.compile(r"\w+")
 
 
 def ticker_demand(tickers: Iterable[str] | None = None) -> dict[str, int]:
-    """How many watchlist entries and open positions reference each ticker, across all users.
+    """How many watchlist entries, open positions and open orders reference each ticker, across all users.
 
     ``tickers=None`` reports every referenced ticker; otherwise exactly the given tickers (0 when
     unreferenced). This is the feed's demand hook (``settings.MARKET_TICKER_DEMAND``).
@@ -39,8 +39,11 @@ def ticker_demand(tickers: Iterable[str] | None = None) -> dict[str, int]:
         counts.update(dict.fromkeys(wanted, 0))
         chunks = [wanted[i : i + _DEMAND_CHUNK] for i in range(0, len(wanted), _DEMAND_CHUNK)]
     for chunk in chunks:
-        for model in (WatchlistEntry, Position):
-            rows = model.objects.all()
+        for rows in (
+            WatchlistEntry.objects.all(),
+            Position.objects.all(),
+            Order.objects.filter(status="open"),
+        ):
             if chunk is not None:
                 rows = rows.filter(ticker__in=chunk)
             for row in rows.order_by().values("ticker").annotate(references=Count("id")):
@@ -80,7 +83,7 @@ def stream_tickers_for_user(user) -> list[str]:
     """The tickers a price-stream socket follows by default (``settings.MARKET_STREAM_TICKERS``).
 
     Anonymous visitors: the default ten. Users: their default watchlist in order, then their other
-    watchlists, then their open positions, without repeats.
+    watchlists, then their open positions, then the tickers of their open orders, without repeats.
     """
     if user is None or not user.is_authenticated:
         return list(DEFAULT_TICKERS)
@@ -91,6 +94,12 @@ def stream_tickers_for_user(user) -> list[str]:
     tickers = list(entries.values_list("ticker", flat=True))
     tickers += (
         Position.objects.filter(portfolio__user=user).order_by("ticker").values_list("ticker", flat=True)
+    )
+    tickers += (
+        Order.objects.filter(portfolio__user=user, status=Order.Status.OPEN)
+        .order_by("ticker")
+        .values_list("ticker", flat=True)
+        .distinct()
     )
     return list(dict.fromkeys(tickers))
 
@@ -136,9 +145,10 @@ def watchlist_rows(watchlist: Watchlist, history: int = 0) -> list[dict]:
 
 
 def portfolio_summary(user) -> dict:
-    """Cash, positions at live prices and total value, in two queries whatever the positions.
+    """Cash, positions at live prices and total value, in three queries whatever the positions.
 
-    Returns Decimals: ``cash``, ``positions_value``, ``total_value``, and ``positions``, a list (by
+    Returns Decimals: ``cash``, ``reserved_cash`` (held by open buy orders), ``available_cash`` (cash
+    less that), ``positions_value``, ``total_value``, and ``positions``, a list (by
     ticker) of dicts with ``ticker``, ``quantity``, ``avg_cost``, ``cost_basis``, ``price`` (None
     when the feed has no price), ``market_value``, ``unrealized_pnl``, ``unrealized_pnl_percent``
     (the last three None without a price). A position without a price counts at its cost basis.
@@ -150,7 +160,11 @@ def portfolio_summary(user) -> dict:
     """
     portfolio = portfolio_for(user)
     positions = list(Position.objects.filter(portfolio=portfolio).order_by("ticker"))
-    return _valued_portfolio(portfolio.cash, positions)
+    summary = _valued_portfolio(portfolio.cash, positions)
+    reserved = services.reserved_cash(portfolio)
+    summary["reserved_cash"] = reserved
+    summary["available_cash"] = max(portfolio.cash - reserved, Decimal("0.00"))
+    return summary
 
 
 def portfolio_value(portfolio: Portfolio) -> dict:
@@ -196,6 +210,21 @@ def _valued_portfolio(cash: Decimal, positions: list[Position]) -> dict:
 def recent_trades(user, limit: int = 50) -> list[Trade]:
     """The user's latest trades, newest first."""
     return list(Trade.objects.filter(portfolio__user=user).order_by("-executed_at", "-id")[:limit])
+
+
+def orders_for(user, status: str = "open", limit: int = 500) -> list[Order]:
+    """The user's orders, newest first: ``status`` is one of the order statuses or ``all``."""
+    orders = Order.objects.filter(portfolio__user=user)
+    if status != "all":
+        orders = orders.filter(status=status)
+    return list(orders.select_related("portfolio").order_by("-created_at", "-id")[:limit])
+
+
+def trade_log(user):
+    """Every trade of the user, oldest first, as an iterator (for the CSV export); ``order_pk`` is the id
+    of the order it filled (None for a market trade placed directly)."""
+    trades = Trade.objects.filter(portfolio__user=user).annotate(order_pk=F("order__id"))
+    return trades.order_by("executed_at", "id").iterator(chunk_size=1000)
 
 
 def value_history(user, limit: int = 500) -> list[PortfolioSnapshot]:

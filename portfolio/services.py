@@ -1,5 +1,8 @@
 """Business rules of the portfolio app: user set-up, watchlists, trades, value snapshots.
 
+Orders (limit, stop, cancel, expiry) have their own rules in ``portfolio.orders.services``; every fill,
+of a market trade or an order, goes through ``fill`` here, the one place for the money rules.
+
 Every function that changes state runs in a transaction and raises ``ServiceError`` (a ``ValueError``)
 with a message fit for the user when a rule refuses the change; a refused change changes nothing.
 The feed hears about watchlist and position changes through ``portfolio.signals`` once they commit.
@@ -13,6 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from market import config as market_config
@@ -23,6 +27,7 @@ from market.tickers import InvalidTicker, normalize_ticker
 from . import display, events, names
 from .models import (
     DEFAULT_WATCHLIST_NAME,
+    Order,
     Portfolio,
     PortfolioSnapshot,
     Position,
@@ -309,11 +314,8 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
 
     ``quantity`` may be a str, int, float or Decimal. Raises ``TradeRefused`` (nothing changes) for a
     bad ticker, side or quantity, no live price, an order worth less than a cent, not enough cash or
-    not enough shares. Concurrent trades of one user are serialised on the portfolio row, so they
-    never overspend or oversell.
-
-    Rounding never pays the trader: a buy costs its notional rounded up to the cent, a sell credits
-    it rounded down, and the realized P&L is the cash credited less the shares' cost, rounded down.
+    not enough shares (cash and shares held by open orders do not count). Concurrent trades of one
+    user are serialised on the portfolio row, so they never overspend or oversell.
     """
     ticker = _ticker(ticker, TradeRefused)
     try:
@@ -325,6 +327,39 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
     if side == Trade.Side.SELL and not Position.objects.filter(portfolio__user=user, ticker=ticker).exists():
         raise TradeRefused(f"You hold no {ticker}: not enough shares to sell {display.quantity(quantity)}.")
     price = current_price(ticker)
+    ensure_user_setup(user)
+    with transaction.atomic():
+        portfolio = Portfolio.objects.select_for_update().get(user=user)
+        return fill(portfolio, ticker, side, quantity, price)
+
+
+def fill(
+    portfolio: Portfolio,
+    ticker: str,
+    side: str,
+    quantity: Decimal,
+    price: Decimal,
+    *,
+    excluding: frozenset[int] = frozenset(),
+    held_cash: Decimal | None = None,
+    snapshot: bool = True,
+) -> Trade:
+    """The one place where a trade moves money: a market trade and every order fill come through here.
+
+    The caller holds ``portfolio`` locked (``select_for_update``) inside a transaction, and has parsed
+    ``ticker``, ``side`` and ``quantity``. Cash and shares held by open orders cannot be used, except
+    those of the orders in ``excluding`` (the order being filled, and the orders triggered at the same
+    tick, filling one after the other: they do not hold cash from each other). ``held_cash``, when the
+    caller knows it, is the cash the other open orders hold (``reserved_cash(portfolio, excluding)``:
+    an engine filling several orders of one portfolio reads it once). Raises ``TradeRefused`` (the
+    caller's transaction then rolls back) when the rules refuse; otherwise records the trade and
+    (unless ``snapshot`` is False: a caller filling several orders records one with
+    ``record_snapshot_after_trade`` at the end) a value snapshot, and tells the user's sockets after
+    the commit.
+
+    Rounding never pays the trader: a buy costs its notional rounded up to the cent, a sell credits
+    it rounded down, and the realized P&L is the cash credited less the shares' cost, rounded down.
+    """
     if proceeds_in_cents(quantity, price) <= 0:
         # Either side: rounded up, a buy would pay a whole cent for less; rounded down, a sell gets nothing.
         raise TradeRefused(
@@ -336,39 +371,65 @@ def execute_trade(user, ticker, side, quantity) -> Trade:
         notional = proceeds_in_cents(quantity, price)
     if notional > MAX_MONEY:
         raise TradeRefused(f"Order too large: at most {display.money(MAX_MONEY)} per trade.")
-    ensure_user_setup(user)
-    with transaction.atomic():
-        portfolio = Portfolio.objects.select_for_update().get(user=user)
-        position = Position.objects.filter(portfolio=portfolio, ticker=ticker).first()
-        if side == Trade.Side.BUY:
-            realized_pnl = None
-            _buy(portfolio, position, ticker, quantity, price, notional)
-        else:
-            realized_pnl = _sell(portfolio, position, ticker, quantity, notional)
-        portfolio.save(update_fields=["cash"])
-        trade = Trade.objects.create(
-            portfolio=portfolio,
-            ticker=ticker,
-            side=side,
-            quantity=quantity,
-            price=price,
-            notional=notional,
-            realized_pnl=realized_pnl,
-            cash_after=portfolio.cash,
-        )
-        _record_snapshot_after_trade(portfolio)
-        transaction.on_commit(lambda: events.trade_executed(user.pk, trade), robust=True)
+    position = Position.objects.filter(portfolio=portfolio, ticker=ticker).first()
+    if side == Trade.Side.BUY:
+        realized_pnl = None
+        held = held_cash if held_cash is not None else reserved_cash(portfolio, excluding)
+        _buy(portfolio, position, ticker, quantity, price, notional, held)
+    else:
+        reserved = reserved_shares(portfolio, ticker, excluding)
+        realized_pnl = _sell(portfolio, position, ticker, quantity, notional, reserved)
+    portfolio.save(update_fields=["cash"])
+    trade = Trade.objects.create(
+        portfolio=portfolio,
+        ticker=ticker,
+        side=side,
+        quantity=quantity,
+        price=price,
+        notional=notional,
+        realized_pnl=realized_pnl,
+        cash_after=portfolio.cash,
+    )
+    if snapshot:
+        record_snapshot_after_trade(portfolio)
+    user_id = portfolio.user_id
+    transaction.on_commit(lambda: events.trade_executed(user_id, trade), robust=True)
     logger.info(
         "trade %s: %s %s %s @ %s", trade.pk, side, format_quantity(quantity), ticker, format_price(price)
     )
     return trade
 
 
-def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
-    if notional > portfolio.cash:
+def reserved_cash(portfolio: Portfolio, excluding=()) -> Decimal:
+    """Cash held by the portfolio's open buy orders (except those whose ids are in ``excluding``)."""
+    held = Order.objects.filter(portfolio=portfolio, side=Trade.Side.BUY, status=Order.Status.OPEN)
+    if not excluding:
+        return held.aggregate(total=Sum("reserved_cash"))["total"] or Decimal("0.00")
+    # A user has at most PORTFOLIO_MAX_OPEN_ORDERS open: summed here rather than with a long NOT IN (...).
+    return sum(
+        (cash for pk, cash in held.values_list("pk", "reserved_cash") if pk not in excluding), Decimal("0.00")
+    )
+
+
+def reserved_shares(portfolio: Portfolio, ticker: str, excluding=()) -> Decimal:
+    """Shares of ``ticker`` held by the portfolio's open sell orders (except those in ``excluding``)."""
+    held = Order.objects.filter(
+        portfolio=portfolio, ticker=ticker, side=Trade.Side.SELL, status=Order.Status.OPEN
+    )
+    if not excluding:
+        return held.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+    return sum(
+        (quantity for pk, quantity in held.values_list("pk", "quantity") if pk not in excluding), Decimal(0)
+    )
+
+
+def _buy(portfolio, position, ticker, quantity, price, notional, reserved=Decimal(0)) -> None:
+    available = portfolio.cash - reserved
+    if notional > available:
+        held = f" ({display.money(reserved)} of it held by open orders)" if reserved else ""
         raise TradeRefused(
             f"Not enough cash: buying {display.quantity(quantity)} {ticker} costs {display.money(notional)}, "
-            f"you have {display.money(portfolio.cash)}."
+            f"you have {display.money(max(available, Decimal(0)))} available{held}."
         )
     portfolio.cash -= notional
     if position is None:
@@ -382,9 +443,15 @@ def _buy(portfolio, position, ticker, quantity, price, notional) -> None:
     position.save(update_fields=["quantity", "avg_cost", "updated_at"])
 
 
-def _sell(portfolio, position, ticker, quantity, notional) -> Decimal:
+def _sell(portfolio, position, ticker, quantity, notional, reserved=Decimal(0)) -> Decimal:
     held = position.quantity if position is not None else Decimal(0)
-    if quantity > held:
+    if quantity > held - reserved:
+        if reserved:
+            raise TradeRefused(
+                f"Not enough shares: you hold {display.quantity(held)} {ticker}, "
+                f"{display.quantity(min(reserved, held))} of them held by open sell orders; cannot sell "
+                f"{display.quantity(quantity)}."
+            )
         raise TradeRefused(
             f"Not enough shares: you hold {display.quantity(held)} {ticker}, cannot sell "
             f"{display.quantity(quantity)}."
@@ -415,7 +482,8 @@ def _live_prices(tickers) -> dict[str, float]:
     return {ticker: update.price for ticker, update in market_prices.latest_many(tickers).items()}
 
 
-def _record_snapshot_after_trade(portfolio: Portfolio) -> None:
+def record_snapshot_after_trade(portfolio: Portfolio) -> None:
+    """A value snapshot of ``portfolio`` now (after a trade)."""
     positions = list(Position.objects.filter(portfolio=portfolio))
     prices = _live_prices({p.ticker for p in positions})
     PortfolioSnapshot.objects.create(

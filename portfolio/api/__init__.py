@@ -2,14 +2,14 @@
 /api/schema/ and its interactive docs at /api/docs/ are generated from this code.
 
 Layout: one module per area, each a ``ninja.Router`` mounted below with ``api.add_router``:
-``portfolio`` (/api/portfolio/...), ``watchlist`` (/api/watchlist/...), ``tickers`` (/api/tickers/).
-A new area (``history``, ``orders``) is a new module with its router and schemas, mounted here in
-one line. Shared by all: ``errors`` (the ``{"error"}`` answers and their schema: raise ``ApiError``
-or a ``services.ServiceError``, document with ``errors.documented(400, ...)``), ``bodies`` (JSON
-bodies with exact decimals, or the same fields form-encoded: take ``payload: Fields[Schema]``),
-``security`` (session login with Django's CSRF check), ``middleware`` (JSON errors for what Django
-answers under /api/ before or around a view). Views stay thin: business rules live in
-``portfolio.services``, reads in ``portfolio.selectors``.
+``portfolio`` (/api/portfolio/...), ``watchlist`` (/api/watchlist/...), ``tickers`` (/api/tickers/),
+``orders`` (/api/orders/...). A new area (``history``) is a new module with its router and schemas,
+mounted here in one line. Shared by all: ``errors`` (the ``{"error"}`` answers and their schema:
+raise ``ApiError`` or a ``services.ServiceError``, document with ``errors.documented(400, ...)``),
+``bodies`` (JSON bodies with exact decimals, or the same fields form-encoded: take
+``payload: Fields[Schema]``), ``security`` (session login with Django's CSRF check),
+``middleware`` (JSON errors for what Django answers under /api/ before or around a view).
+Views stay thin: business rules live in ``portfolio.services``, reads in ``portfolio.selectors``.
 
 Rules that hold for every endpoint: session auth (401 ``{"error": "login required"}`` when not
 logged in, never a redirect); the CSRF token in ``X-CSRFToken`` on POST and DELETE (403 JSON), the
@@ -22,7 +22,7 @@ traceback.
 from csp.decorators import csp_update
 from ninja import NinjaAPI, Swagger
 
-from . import errors, portfolio, tickers, watchlist
+from . import errors, orders, portfolio, tickers, watchlist
 from .bodies import BodyParser
 from .errors import csrf_failure
 from .security import session_login
@@ -79,3 +79,4 @@ errors.install(api)
 api.add_router("/portfolio/", portfolio.router)
 api.add_router("/watchlist/", watchlist.router)
 api.add_router("/tickers/", tickers.router)
+api.add_router("/orders/", orders.router)

@@ -25,7 +25,11 @@ class PositionOut(Schema):
 
 
 class PortfolioOut(Schema):
+    """``reserved_cash``: held by open buy orders; ``available_cash``: what a new buy can use."""
+
     cash: str
+    reserved_cash: str
+    available_cash: str
     total_value: str
     positions: list[PositionOut]
 
@@ -63,10 +67,13 @@ class TradeResultOut(Schema):
 
 @router.get("/", response={200: PortfolioOut, **documented(401)}, url_name="portfolio")
 def portfolio(request):
-    """Cash, positions at live prices and total value (decimals as strings)."""
+    """Cash (with what open buy orders hold and what is available), positions at live prices and total
+    value (decimals as strings)."""
     summary = selectors.portfolio_summary(request.user)
     return {
         "cash": format_money(summary["cash"]),
+        "reserved_cash": format_money(summary["reserved_cash"]),
+        "available_cash": format_money(summary["available_cash"]),
         "total_value": format_money(summary["total_value"]),
         "positions": [
             {

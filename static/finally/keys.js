@@ -4,7 +4,7 @@
  *   /            focuses the page's ticker box ([data-ticker-box]; the first one on the page)
  *   Up / Down    move between the rows of a table marked data-rows (Home / End: first / last)
  *   Enter        charts the focused row (the dashboard's chart of that ticker)
- *   b / s        open the trade form for the focused row's ticker with Buy / Sell chosen
+ *   b / s        open the order ticket (or the trade form) for the focused row, Buy / Sell chosen
  *
  * Rows are focusable with one tab stop per table (the focused row's tabindex is 0, the others -1).
  * A page handles Enter, b and s itself when it listens for "finally:chart" / "finally:ticket" events

@@ -116,10 +116,14 @@ function ticket(form) {
     tickerInput.addEventListener("change", explainNow);
   }
 
-  document.addEventListener("finally:ticket", (event) => {
-    event.preventDefault();
-    open(event.detail.ticker, event.detail.side, document.activeElement);
-  });
+  // Where the page has the order ticket, the keyboard and links open that instead (order_ticket.js).
+  const orderTicket = document.getElementById("order-ticket");
+  if (!orderTicket) {
+    document.addEventListener("finally:ticket", (event) => {
+      event.preventDefault();
+      open(event.detail.ticker, event.detail.side, document.activeElement);
+    });
+  }
 
   form.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || event.defaultPrevented) return;
@@ -138,7 +142,7 @@ function ticket(form) {
     });
   }
   // Focus once the page has loaded: the browser's own scroll to #trade-form comes before it.
-  if (window.location.hash === "#trade-form" && chosenSide()) {
+  if (!orderTicket && window.location.hash === "#trade-form" && chosenSide()) {
     window.addEventListener("load", () => open("", chosenSide(), null), { once: true });
   }
 }

@@ -16,6 +16,10 @@ OPERATIONS = [
     "POST /api/watchlist/",
     "DELETE /api/watchlist/{ticker}/",
     "GET /api/tickers/",
+    "GET /api/orders/",
+    "POST /api/orders/",
+    "GET /api/orders/{id}/",
+    "DELETE /api/orders/{id}/",
 ]
 
 

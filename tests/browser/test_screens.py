@@ -159,7 +159,7 @@ def focused_ticker(page) -> str | None:
     return page.evaluate("(document.activeElement.dataset || {}).ticker || null")
 
 
-def test_the_keyboard_moves_between_watchlist_rows_charts_one_and_opens_its_trade_form(page):
+def test_the_keyboard_moves_between_watchlist_rows_charts_one_and_opens_its_order_ticket(page):
     sign_up(page, new_username())
     page.goto("/")
     wait_until_live(page)
@@ -180,17 +180,16 @@ def test_the_keyboard_moves_between_watchlist_rows_charts_one_and_opens_its_trad
     expect(page.locator("#focus")).to_have_attribute("data-ticker", "GOOGL")
     expect(page.locator("[data-focus-ticker]")).to_have_text("GOOGL")
 
-    page.keyboard.press("s")
-    page.wait_for_url("**/portfolio/?ticker=GOOGL&side=sell#trade-form")
-    expect(page.locator("#trade-ticker")).to_have_value("GOOGL")
-    expect(page.locator("#side-sell")).to_be_checked()
-    expect(page.locator("#trade-quantity")).to_be_focused()
-    expect(page.locator("#trade-submit")).to_have_text("Sell GOOGL")
+    page.keyboard.press("s")  # the order ticket beside the chart, for that row, Sell chosen
+    expect(page.locator("#ticket-ticker")).to_have_value("GOOGL")
+    expect(page.locator('#order-ticket [data-side="sell"]')).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#ticket-quantity")).to_be_focused()
     page.keyboard.press("Escape")
-    expect(page.locator("#trade-quantity")).not_to_be_focused()
+    expect(page.locator("#ticket-quantity")).not_to_be_focused()
+    assert focused_ticker(page) == "GOOGL"  # back to the row it came from
 
 
-def test_the_keyboard_opens_the_trade_form_for_a_position_and_escape_goes_back(page):
+def test_the_keyboard_opens_the_order_ticket_for_a_position_and_escape_goes_back(page):
     sign_up(page, new_username())
     page.goto("/portfolio/")
     hold(page, "AAPL", "3")
@@ -200,17 +199,16 @@ def test_the_keyboard_opens_the_trade_form_for_a_position_and_escape_goes_back(p
     page.keyboard.press("ArrowDown")
     assert focused_ticker(page) == "MSFT"
     page.keyboard.press("b")
-    expect(page.locator("#trade-ticker")).to_have_value("MSFT")
-    expect(page.locator("#side-buy")).to_be_checked()
-    expect(page.locator("#trade-quantity")).to_be_focused()
-    expect(page.locator("#trade-submit")).to_have_text("Buy MSFT")
+    expect(page.locator("#ticket-ticker")).to_have_value("MSFT")
+    expect(page.locator('#order-ticket [data-side="buy"]')).to_have_attribute("aria-checked", "true")
+    expect(page.locator("#ticket-quantity")).to_be_focused()
     page.keyboard.press("Escape")
     assert focused_ticker(page) == "MSFT"
     page.keyboard.press("s")
-    expect(page.locator("#side-sell")).to_be_checked()
+    expect(page.locator('#order-ticket [data-side="sell"]')).to_have_attribute("aria-checked", "true")
     page.keyboard.press("Escape")
     page.keyboard.press("/")
-    expect(page.locator("#trade-ticker")).to_be_focused()
+    expect(page.locator("#ticket-ticker")).to_be_focused()
 
     page.locator('#positions tr[data-ticker="MSFT"]').focus()
     page.keyboard.press("Enter")  # charts it on the Markets page

@@ -273,3 +273,21 @@ def test_the_admin_passes_djangos_checks():
     from django.core import checks
 
     assert checks.run_checks(tags=[checks.Tags.admin]) == []
+
+
+def test_orders_are_listed_filterable_by_status_and_read_only(admin_client):
+    from portfolio.orders import services as orders
+
+    trader = make_user()
+    set_price("AAPL", 190.0)
+    open_order = orders.place_order(trader, "AAPL", "buy", 1, type="limit", limit_price=100)
+    orders.place_order(trader, "AAPL", "buy", 1)
+    listing = admin_client.get("/admin/portfolio/order/?status__exact=open")
+    assert listing.status_code == 200
+    assert listing.context["cl"].result_count == 1
+    assert admin_client.get("/admin/portfolio/order/").context["cl"].result_count == 2
+    page = admin_client.get(f"/admin/portfolio/order/{open_order.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="limit_price"' not in page.content
+    assert admin_client.post(f"/admin/portfolio/order/{open_order.pk}/delete/").status_code == 403
+    assert admin_client.get("/admin/portfolio/order/add/").status_code == 403

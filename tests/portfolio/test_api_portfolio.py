@@ -24,7 +24,13 @@ def post_json(client, url, body, **extra):
 def test_the_portfolio_of_a_new_user_is_ten_thousand_cash(api):
     response = api.get(PORTFOLIO)
     assert response.status_code == 200
-    assert response.json() == {"cash": "10000.00", "total_value": "10000.00", "positions": []}
+    assert response.json() == {
+        "cash": "10000.00",
+        "reserved_cash": "0.00",
+        "available_cash": "10000.00",
+        "total_value": "10000.00",
+        "positions": [],
+    }
 
 
 def test_the_portfolio_lists_positions_with_decimals_as_strings(api, user):
@@ -179,7 +185,8 @@ def test_a_user_sees_only_their_own_portfolio(client):
     set_price("AAPL", 100.0)
     services.execute_trade(alice, "AAPL", "buy", 5)
     client.force_login(bob)
-    assert client.get(PORTFOLIO).json() == {"cash": "10000.00", "total_value": "10000.00", "positions": []}
+    body = client.get(PORTFOLIO).json()
+    assert (body["cash"], body["total_value"], body["positions"]) == ("10000.00", "10000.00", [])
 
 
 def test_a_post_without_the_csrf_token_is_refused_in_json(user):

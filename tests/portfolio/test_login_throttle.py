@@ -10,8 +10,8 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from django.contrib import admin
 from axes.models import AccessAttempt
+from django.contrib import admin
 from django.contrib.auth import SESSION_KEY
 from django.utils import timezone
 

@@ -38,7 +38,7 @@ def test_ticker_demand_without_tickers_reports_every_referenced_one():
 def test_ticker_demand_uses_grouped_queries_whatever_the_number_of_rows(django_assert_num_queries):
     for _ in range(5):
         make_user()
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # watchlist entries, positions, open orders
         assert selectors.ticker_demand(None)["AAPL"] == 5
 
 
@@ -88,9 +88,10 @@ def test_portfolio_summary_takes_the_same_queries_for_one_or_many_positions(djan
     services.execute_trade(few, "A", "buy", 1)
     for ticker in tickers:
         services.execute_trade(many, ticker, "buy", 1)
-    with django_assert_num_queries(2):
+    # The portfolio, its positions, the cash its open orders hold.
+    with django_assert_num_queries(3):
         selectors.portfolio_summary(few)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         assert len(selectors.portfolio_summary(many)["positions"]) == 6
 
 

@@ -18,7 +18,9 @@ def refusal(user, ticker, side, quantity) -> str:
 def test_a_refusal_shows_money_with_separators_and_cents():
     set_price("AAPL", 80.015)
     message = refusal(make_user(), "AAPL", "buy", "1000000")
-    assert message == "Not enough cash: buying 1,000,000 AAPL costs $80,015,000.00, you have $10,000.00."
+    assert message == (
+        "Not enough cash: buying 1,000,000 AAPL costs $80,015,000.00, you have $10,000.00 available."
+    )
 
 
 def test_selling_a_ticker_one_does_not_hold_says_so_before_anything_about_prices():
