@@ -107,6 +107,14 @@ def max_tickers() -> int:
     return value
 
 
+def max_tickers_or_default() -> int:
+    """``max_tickers()``, or the default when it is misconfigured (reported at start-up instead)."""
+    try:
+        return max_tickers()
+    except ConfigError:
+        return DEFAULT_MAX_TICKERS
+
+
 def source_name() -> str:
     """``"massive"`` when an API key is set, else ``"simulator"`` (the factory's rule)."""
     return "massive" if massive_api_key() else "simulator"

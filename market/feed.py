@@ -64,6 +64,7 @@ class Feed:
         self._wake: asyncio.Event | None = None
         self._start_lock: asyncio.Lock | None = None
         self._started = False
+        self._over_limit: set[str] = set()  # tickers refused by the cap, each logged once
 
     @property
     def source_name(self) -> str:
@@ -123,7 +124,7 @@ class Feed:
             else:
                 tickers = set()  # runfeed reads the ticker set from the database itself
             await self._start_listeners()
-            await self.source.start(sorted(tickers))
+            await self.source.start(self._capped(tickers))
             self._tasks = [
                 asyncio.create_task(self._apply_changes_forever(), name="feed-apply-changes"),
                 asyncio.create_task(self._watch_source_forever(), name="feed-watchdog"),
@@ -225,15 +226,47 @@ class Feed:
         self._loop.call_soon_threadsafe(self._wake.set)
 
     async def reconcile(self) -> None:
-        """Make the source track exactly the default ten plus every referenced ticker."""
+        """Make the source track exactly the default ten plus every referenced ticker (at most
+        ``MARKET_MAX_TICKERS`` of them)."""
         wanted = await demand.wanted_tickers()
         current = set(self.source.get_tickers())
         for ticker in sorted(wanted - current):
-            await self.source.add_ticker(ticker)
+            await self._add(ticker)
         for ticker in sorted(current - wanted):
             await self.source.remove_ticker(ticker)
         if wanted != current:
             logger.info("feed reconciled: +%d -%d tickers", len(wanted - current), len(current - wanted))
+
+    def _capped(self, tickers: set[str]) -> list[str]:
+        """``tickers`` sorted, at most ``MARKET_MAX_TICKERS`` of them, the default ten first."""
+        cap = config.max_tickers_or_default()
+        ordered = [t for t in DEFAULT_TICKERS if t in tickers] + sorted(tickers - set(DEFAULT_TICKERS))
+        if len(ordered) > cap:
+            logger.warning(
+                "not tracking %d tickers: more are referenced than MARKET_MAX_TICKERS=%d",
+                len(ordered) - cap,
+                cap,
+            )
+        return sorted(ordered[:cap])
+
+    async def _add(self, ticker: str) -> None:
+        """Track ``ticker``, unless the feed already tracks ``MARKET_MAX_TICKERS`` others.
+
+        Changes made through the portfolio app are refused before they get here; this holds the line
+        against those that skip it (bulk inserts, the shell), which would otherwise cost the whole
+        deployment its rate limit (Massive) or its memory."""
+        tickers = self.source.get_tickers()
+        if ticker not in tickers and len(tickers) >= config.max_tickers_or_default():
+            if ticker not in self._over_limit:
+                self._over_limit.add(ticker)
+                logger.warning(
+                    "not tracking %s: the feed tracks MARKET_MAX_TICKERS=%d already",
+                    ticker,
+                    config.max_tickers_or_default(),
+                )
+            return
+        self._over_limit.discard(ticker)
+        await self.source.add_ticker(ticker)
 
     async def _initial_tickers(self) -> set[str]:
         """The tickers to start with; the default ten alone when the database cannot say (not migrated)."""
@@ -260,7 +293,7 @@ class Feed:
                 wanted = await demand.wanted_tickers(tickers)
                 for ticker in sorted(tickers):
                     if ticker in wanted:
-                        await self.source.add_ticker(ticker)
+                        await self._add(ticker)
                     else:
                         await self.source.remove_ticker(ticker)
             except Exception:

@@ -179,20 +179,46 @@ def watchlist_count_problem(user) -> str | None:
     return None
 
 
+def _references():
+    """The querysets of what makes the feed track a ticker: watchlist entries, positions, open orders."""
+    return (
+        WatchlistEntry.objects.all(),
+        Position.objects.all(),
+        Order.objects.filter(status=Order.Status.OPEN),
+    )
+
+
 def _untracked(tickers: set[str]) -> set[str]:
-    """Those of ``tickers`` that the feed does not track yet (neither a default, an entry nor a position)."""
+    """Those of ``tickers`` that the feed does not track yet (neither a default nor referenced)."""
     new = tickers - set(DEFAULT_TICKERS)
-    for model in (WatchlistEntry, Position):
+    for rows in _references():
         if new:
-            new -= set(model.objects.filter(ticker__in=new).values_list("ticker", flat=True).distinct())
+            new -= set(rows.filter(ticker__in=new).values_list("ticker", flat=True).distinct())
     return new
 
 
 def tracked_ticker_count() -> int:
-    """How many tickers the feed tracks: the default ten plus every distinct watchlist and position ticker."""
-    entries = WatchlistEntry.objects.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker")
-    positions = Position.objects.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker")
-    return len(DEFAULT_TICKERS) + entries.union(positions).count()
+    """How many tickers the feed tracks: the default ten plus every distinct referenced ticker."""
+    entries, *others = (
+        rows.exclude(ticker__in=DEFAULT_TICKERS).order_by().values_list("ticker") for rows in _references()
+    )
+    return len(DEFAULT_TICKERS) + entries.union(*others).count()
+
+
+def feed_capacity_problem(new_tickers: set[str]) -> str | None:
+    """Why the feed may not start tracking those of ``new_tickers`` it does not track yet, or None: it
+    would track more than ``MARKET_MAX_TICKERS`` in all."""
+    untracked = _untracked(new_tickers)
+    if not untracked:
+        return None
+    feed_limit = market_config.max_tickers()
+    if tracked_ticker_count() + len(untracked) <= feed_limit:
+        return None
+    shown = ", ".join(sorted(untracked)[:5]) + (", ..." if len(untracked) > 5 else "")
+    return (
+        f"The market feed already tracks its maximum of {feed_limit} tickers: {shown} cannot be "
+        "added until tickers nobody uses any more are removed."
+    )
 
 
 def watchlist_growth_problem(final_count: int, new_tickers: set[str]) -> str | None:
@@ -202,16 +228,7 @@ def watchlist_growth_problem(final_count: int, new_tickers: set[str]) -> str | N
     limit = max_tickers_per_watchlist()
     if new_tickers and final_count > limit:
         return f"A watchlist holds at most {limit} tickers: remove one before adding another."
-    untracked = _untracked(new_tickers)
-    if untracked:
-        feed_limit = market_config.max_tickers()
-        if tracked_ticker_count() + len(untracked) > feed_limit:
-            shown = ", ".join(sorted(untracked)[:5]) + (", ..." if len(untracked) > 5 else "")
-            return (
-                f"The market feed already tracks its maximum of {feed_limit} tickers: {shown} cannot be "
-                "added until tickers nobody uses any more are removed."
-            )
-    return None
+    return feed_capacity_problem(new_tickers)
 
 
 def create_watchlist(user, name) -> Watchlist:

@@ -46,6 +46,7 @@ from ..services import (
     _ticker,
     current_price,
     ensure_user_setup,
+    feed_capacity_problem,
     fill,
     record_snapshot_after_trade,
 )
@@ -185,6 +186,8 @@ def place_order(
     tif = parse_time_in_force(time_in_force)
     quantity = _quantity(quantity)
     limit, stop = _prices(order_type, limit_price, stop_price)
+    if order_type != Order.Type.MARKET and (problem := feed_capacity_problem({ticker})):
+        raise OrderRefused(problem)  # an open order keeps its ticker tracked
     expires_at = day_expiry(now) if tif == Order.TimeInForce.DAY else None
     fields = dict(
         ticker=ticker,

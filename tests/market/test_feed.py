@@ -110,3 +110,26 @@ async def test_a_server_that_mirrors_runfeed_runs_no_owner_only_listener(listene
     kinds = {type(listener): listener for listener in listeners}
     assert kinds[RecordingListener].ticks == [{"AAPL": 190.0}]
     assert kinds[OwnerOnlyListener].events == [] and kinds[OwnerOnlyListener].ticks == []
+
+
+def twenty_tickers_referenced(tickers=None):
+    wanted = [f"T{index:02d}" for index in range(20)]
+    return {t: 1 for t in (wanted if tickers is None else tickers) if t in wanted}
+
+
+async def test_the_feed_never_tracks_more_than_market_max_tickers(settings, monkeypatch, caplog):
+    # What the portfolio app refuses can still reach the database by a side door (a bulk insert).
+    settings.MARKET_TICKER_DEMAND = "tests.market.test_feed.twenty_tickers_referenced"
+    settings.MARKET_PERIODIC_JOBS = []
+    settings.MARKET_TICK_LISTENERS = []
+    monkeypatch.setenv("MARKET_MAX_TICKERS", "15")
+    feed = Feed()
+    await feed.start()
+    try:
+        tracked = feed.source.get_tickers()
+        assert len(tracked) == 15 and set(DEFAULT_TICKERS) <= set(tracked)
+        await feed.reconcile()
+        assert len(feed.source.get_tickers()) == 15
+        assert "MARKET_MAX_TICKERS=15" in caplog.text
+    finally:
+        await feed.stop()

@@ -5,7 +5,9 @@ import pytest
 
 from market.seed_prices import DEFAULT_TICKERS
 from portfolio import selectors, services
-from portfolio.models import Watchlist, WatchlistEntry
+from portfolio.models import Order, Watchlist, WatchlistEntry
+from portfolio.orders import services as orders
+from portfolio.orders.services import OrderRefused
 from portfolio.services import ServiceError
 from tests.portfolio_support import make_user, set_price
 
@@ -138,6 +140,18 @@ def test_the_admin_inline_refuses_tickers_that_would_pass_the_feeds_limit(admin_
     assert response.status_code == 200
     assert "maximum of 12 tickers: AMD, PLTR, SNOW cannot be added" in response.content.decode()
     assert watchlist.tickers() == list(DEFAULT_TICKERS)
+
+
+def test_an_open_order_counts_as_tracked_and_one_on_a_new_ticker_is_refused_when_full(feed_limit):
+    alice = make_user()
+    orders.place_order(alice, "PLTR", "buy", 1, type="limit", limit_price=10, time_in_force="gtc")
+    services.add_to_watchlist(selectors.default_watchlist(alice), "AMD")
+    assert services.tracked_ticker_count() == 12
+    with pytest.raises(OrderRefused, match="tracks its maximum of 12 tickers: SNOW cannot be added"):
+        orders.place_order(alice, "SNOW", "buy", 1, type="limit", limit_price=10)
+    assert not Order.objects.filter(ticker="SNOW").exists()
+    # A ticker already tracked (by the order) can still go on a watchlist.
+    services.add_to_watchlist(selectors.default_watchlist(make_user()), "PLTR")
 
 
 def test_the_feed_counts_the_default_ten_and_each_distinct_ticker_once():
