@@ -165,7 +165,8 @@ MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
 # (dotted path, seconds): run by the process that owns the source, once per deployment.
 MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
 # Factories of tick listeners (market.listeners.TickListener) the feed starts with its source.
-MARKET_TICK_LISTENERS: list[str] = []
+# The bar recorder stores bars and the latest prices (owner only: the embedded server, or runfeed).
+MARKET_TICK_LISTENERS: list[str] = ["market.history.recorder.create_recorder"]
 # Portfolio value snapshots (every 30 s) older than this are deleted, so the table stays bounded.
 PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.

@@ -9,6 +9,9 @@ import os
 
 DEFAULT_MASSIVE_POLL_INTERVAL = 15.0
 DEFAULT_SIMULATOR_INTERVAL = 0.5
+DEFAULT_MINUTE_BARS_DAYS = 7
+DEFAULT_DAILY_BARS_DAYS = 3650
+MAX_RETENTION_DAYS = 36500
 FEED_MODES = ("embedded", "external")
 
 
@@ -32,6 +35,19 @@ def _positive_seconds(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
     if value > 86400:
         raise ConfigError(f"{name} must be at most 86400 seconds, got {raw!r}")
+    return value
+
+
+def _positive_days(name: str, default: int) -> int:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"{name} must be between 1 and {MAX_RETENTION_DAYS} days, got {raw!r}")
     return value
 
 
@@ -65,6 +81,16 @@ def simulator_seed() -> int | None:
     if seed < 0:
         raise ConfigError(f"SIMULATOR_SEED must be zero or a positive integer, got {raw!r}")
     return seed
+
+
+def minute_bars_days() -> int:
+    """How many days one-minute bars are kept (``MARKET_MINUTE_BARS_DAYS``)."""
+    return _positive_days("MARKET_MINUTE_BARS_DAYS", DEFAULT_MINUTE_BARS_DAYS)
+
+
+def daily_bars_days() -> int:
+    """How many days daily bars are kept (``MARKET_DAILY_BARS_DAYS``)."""
+    return _positive_days("MARKET_DAILY_BARS_DAYS", DEFAULT_DAILY_BARS_DAYS)
 
 
 def redis_url() -> str | None:
@@ -116,6 +142,8 @@ def validate() -> list[str]:
         simulator_seed,
         redis_url,
         market_feed,
+        minute_bars_days,
+        daily_bars_days,
     ):
         try:
             reader()

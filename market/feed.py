@@ -64,6 +64,7 @@ class Feed:
         self._wake: asyncio.Event | None = None
         self._start_lock: asyncio.Lock | None = None
         self._started = False
+        self.starting_tickers: frozenset[str] = frozenset()
 
     @property
     def source_name(self) -> str:
@@ -122,6 +123,8 @@ class Feed:
                 tickers = await self._initial_tickers()
             else:
                 tickers = set()  # runfeed reads the ticker set from the database itself
+            # What the source is about to track, for listeners that prepare for it (the bar recorder).
+            self.starting_tickers = frozenset(tickers)
             await self._start_listeners()
             await self.source.start(sorted(tickers))
             self._tasks = [

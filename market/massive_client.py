@@ -24,8 +24,8 @@ from massive.rest.models import TickerSnapshot
 
 from . import config
 from .interface import MarketDataSource, PriceCache
-from .models import make_update
 from .tickers import normalize_ticker
+from .updates import make_update
 
 logger = logging.getLogger("market.massive")
 

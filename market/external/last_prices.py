@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from redis import asyncio as aioredis
 
-from ..models import PriceUpdate, make_update
+from ..updates import PriceUpdate, make_update
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from .. import config
 from ..cache import PriceCache
 from ..interface import MarketDataSource
-from ..models import make_update
+from ..updates import make_update
 from . import control
 from .control import TICK, TICKS_GROUP, describe
 from .last_prices import LastPriceStore

@@ -20,8 +20,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..models import PriceUpdate
 from ..tickers import MAX_TICKERS_PER_MESSAGE, InvalidTicker, normalize_ticker
+from ..updates import PriceUpdate
 
 ACTIONS = ("subscribe", "unsubscribe")
 MAX_TICKERS_PER_CONNECTION = 2000
