@@ -348,17 +348,17 @@ class PriceCache:
 
     # The previous close, per ticker
 
-    def set_previous_closes(self, closes: Mapping[str, float]) -> None:
+    def set_previous_closes(self, closes: Mapping[str, float], timestamp: float | None = None) -> None:
         """Make these the tickers' previous closes (allocating slots for tickers without a price yet).
 
         Listeners are told of the priced tickers whose previous close moved (a batch of their current
-        prices, marked changed), so sockets and mirrors get the new day's change. Values that are not
-        positive numbers are ignored.
+        prices at ``timestamp``, default now, marked changed), so sockets and mirrors get the new day's
+        change. Values that are not positive numbers are ignored.
         """
         usable = {t: float(c) for t, c in closes.items() if isinstance(c, int | float) and c > 0}
         if not usable:
             return
-        now = time.time()
+        now = time.time() if timestamp is None else float(timestamp)
         with self._lock:
             moved = []
             for ticker, close in usable.items():

@@ -50,7 +50,7 @@ TIMER_INTERVAL = 1.0
 PRUNE_INTERVAL = 300.0
 LOAD_TIMEOUT = 10.0  # a starting owner waits at most this long for the stored prices
 STOP_TIMEOUT = 15.0  # and a stopping one this long for its last write
-RETRY_MIN, RETRY_MAX = 1.0, 30.0
+RETRY_MIN, RETRY_MAX = 1.0, 5.0  # pauses between attempts while the database is in trouble
 IDLE_CHECK = 1.0  # an idle writer checks this often whether its feed's loop still exists
 MAX_PENDING_MINUTES = 180  # minutes kept in memory while the database is away (then the oldest go)
 _INITIAL_CAPACITY = 64
@@ -209,7 +209,7 @@ class BarRecorder(TickListener):
         stored, closes = await self._load(tickers, calendar.new_york_date(now))
         self._resume(stored, tickers)
         if closes:
-            self.cache.set_previous_closes(closes)
+            self.cache.set_previous_closes(closes, now)
         with self._lock:
             self._resync()
             self._begin_minute(now)
@@ -390,7 +390,7 @@ class BarRecorder(TickListener):
                     tickers[slot]: close
                     for slot, close in zip(days.tolist(), self._day_close[days].tolist(), strict=True)
                 }
-                self._call_in_loop(self.cache.set_previous_closes, closes)
+                self._call_in_loop(self.cache.set_previous_closes, closes, now)
             self._begin_day(now)
         if work and self._writer is not None:
             self._writer.submit(work)
@@ -514,7 +514,10 @@ class _Writer:
                     with self._condition:
                         work.absorb(self._pending)
                         self._pending = work
-                        self._condition.wait(delay)
+                        # New work does not cut the pause short: the database gets its breather.
+                        until = time.monotonic() + delay
+                        while not self._finishing and (left := until - time.monotonic()) > 0:
+                            self._condition.wait(left)
                     delay = min(2 * delay, RETRY_MAX)
                     continue
                 delay = RETRY_MIN
@@ -539,7 +542,7 @@ class _Writer:
                 today = calendar.new_york_date(recorder.clock())
                 closes = store.previous_closes(work.lookups, today)
                 if closes:
-                    recorder._call_in_loop(recorder.cache.set_previous_closes, closes)
+                    recorder._call_in_loop(recorder.cache.set_previous_closes, closes, recorder.clock())
             self._maybe_prune()
         except Exception as exc:  # DatabaseError above all: locked, down, not migrated
             self._failures += 1

@@ -1,0 +1,71 @@
+"""market.history.store: every kind of row in one statement, bars merged or only filled in."""
+
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from market.history import store
+from market.models import DailyBar, LatestPrice, MinuteBar
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def test_five_thousand_minute_bars_are_written_in_one_statement():
+    rows = [(f"T{i:04d}", 1_780_000_020, 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i) for i in range(5000)]
+    with CaptureQueriesContext(connection) as queries:
+        assert store.write_minute_bars(rows) == 5000
+    assert len(queries) == 1
+    assert MinuteBar.objects.count() == 5000
+    assert MinuteBar.objects.get(ticker="T4999").close == 5099.5
+
+
+def test_daily_bars_and_latest_prices_are_each_one_statement_too():
+    days = [(f"T{i:04d}", date(2026, 6, 1), 1.0, 2.0, 0.5, 1.5) for i in range(5000)]
+    latest = [(f"T{i:04d}", 1.5, 1_780_000_000.25) for i in range(5000)]
+    with CaptureQueriesContext(connection) as queries:
+        store.write_daily_bars(days)
+        store.write_latest_prices(latest)
+    assert len(queries) == 2
+    assert DailyBar.objects.filter(day=date(2026, 6, 1)).count() == 5000
+    assert LatestPrice.objects.get(ticker="T0042").timestamp == 1_780_000_000.25
+
+
+def test_a_bar_written_again_keeps_its_open_widens_its_range_and_takes_the_new_close():
+    store.write_minute_bars([("AAPL", 60, 100.0, 102.0, 99.0, 101.0)])
+    store.write_minute_bars([("AAPL", 60, 105.0, 103.0, 100.0, 100.5)])
+    store.write_minute_bars([("AAPL", 60, 101.0, 101.0, 98.0, 98.5)])
+    bar = MinuteBar.objects.get(ticker="AAPL", start=60)
+    assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 103.0, 98.0, 98.5)
+
+
+def test_filling_in_bars_never_changes_a_stored_one():
+    store.write_daily_bars([("AAPL", date(2026, 6, 1), 100.0, 102.0, 99.0, 101.0)])
+    store.write_daily_bars(
+        [("AAPL", date(2026, 6, 1), 1.0, 1.0, 1.0, 1.0), ("AAPL", date(2026, 6, 2), 2.0, 3.0, 1.0, 2.5)],
+        merge=False,
+    )
+    assert list(DailyBar.objects.order_by("day").values_list("day", "open", "close")) == [
+        (date(2026, 6, 1), 100.0, 101.0),
+        (date(2026, 6, 2), 2.0, 2.5),
+    ]
+
+
+def test_a_latest_price_written_again_replaces_the_stored_one():
+    store.write_latest_prices([("AAPL", 190.0, 10.0)])
+    store.write_latest_prices([("AAPL", 191.5, 15.0)])
+    assert store.latest_prices() == {"AAPL": (191.5, 15.0)}
+
+
+def test_previous_closes_are_the_latest_close_before_today_else_the_open_of_today():
+    store.write_daily_bars(
+        [
+            ("AAPL", date(2026, 5, 28), 1.0, 1.0, 1.0, 188.0),
+            ("AAPL", date(2026, 5, 29), 1.0, 1.0, 1.0, 190.0),
+            ("AAPL", date(2026, 6, 1), 191.0, 1.0, 1.0, 192.0),
+            ("NEW", date(2026, 6, 1), 50.0, 51.0, 49.0, 50.5),
+        ]
+    )
+    closes = store.previous_closes(["AAPL", "NEW", "NONE"], date(2026, 6, 1))
+    assert closes == {"AAPL": 190.0, "NEW": 50.0}
