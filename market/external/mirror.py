@@ -210,9 +210,7 @@ class MirrorSource(MarketDataSource):
     def _apply(self, message: dict) -> None:
         cache = self.cache
         try:
-            updates = [
-                make_update(t, float(p), float(prev), float(ts)) for t, p, prev, ts in message["updates"]
-            ]
+            updates = [_update(*item) for item in message["updates"]]
             interval = float(message["interval"])
             source = str(message["source"])
         except (KeyError, TypeError, ValueError):
@@ -264,3 +262,9 @@ class MirrorSource(MarketDataSource):
             if newest is not None:
                 cache.mark_success(newest)
         self._in_sync = True
+
+
+def _update(ticker, price, previous, timestamp, previous_close=None, *more):
+    """A PriceUpdate from an ``updates`` item: 4 items from an older runfeed, 5 with the previous close."""
+    close = None if previous_close is None else float(previous_close)
+    return make_update(ticker, float(price), float(previous), float(timestamp), close)
