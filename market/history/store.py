@@ -74,7 +74,10 @@ def _upsert(table: str, rows: Sequence[Sequence], merge: bool = True) -> int:
             arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
             cursor.execute(
                 f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
-                [list(column) for column in zip(*rows, strict=True)],
+                [
+                    _typed(column, kind)
+                    for column, (_, kind) in zip(zip(*rows, strict=True), columns, strict=True)
+                ],
             )
         else:
             values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
@@ -84,6 +87,15 @@ def _upsert(table: str, rows: Sequence[Sequence], merge: bool = True) -> int:
                 [json.dumps([_jsonable(row) for row in rows])],
             )
     return len(rows)
+
+
+def _typed(values: Sequence, kind: str) -> list:
+    # psycopg dumps a list as one array type: 100 and 100.5 together would be refused.
+    if kind == "float8":
+        return [float(value) for value in values]
+    if kind == "bigint":
+        return [int(value) for value in values]
+    return list(values)
 
 
 def _jsonable(row: Sequence) -> list:
