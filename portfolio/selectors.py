@@ -97,10 +97,11 @@ def stream_tickers_for_user(user) -> list[str]:
 
 def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
     """One row per ticker, in order, with its live price: ``ticker``, ``price`` (None when none yet),
-    ``previous_price``, ``change``, ``change_percent``, ``direction``, ``timestamp`` (Unix seconds),
-    ``state`` (``priced``; ``pending`` while no price has come yet; ``unknown`` when the source, Massive,
-    does not know the ticker), and with ``history > 0`` its last ``history`` ``[timestamp, price]``
-    points. Prices are floats, as in the price stream."""
+    ``previous_price``, ``change``, ``change_percent`` (the last tick's), ``direction``, ``timestamp``
+    (Unix seconds), the day's change as the stream carries it (``previous_close``, ``day_change``,
+    ``day_change_percent``), ``state`` (``priced``; ``pending`` while no price has come yet;
+    ``unknown`` when the source, Massive, does not know the ticker), and with ``history > 0`` its last
+    ``history`` ``[timestamp, price]`` points. Prices are floats, as in the price stream."""
     tickers = list(tickers)
     updates = market_prices.latest_many(tickers)
     histories = market_prices.histories(tickers, limit=history) if history > 0 else {}
@@ -116,6 +117,9 @@ def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
             "change_percent": None,
             "direction": "flat",
             "timestamp": None,
+            "previous_close": None,
+            "day_change": None,
+            "day_change_percent": None,
             "state": "unknown" if ticker in unknown else "pending",
         }
         if update is not None:

@@ -26,15 +26,9 @@ NO_PRICE_AFTER_MIN = 5.0  # seconds a live dashboard waits for a new ticker's pr
 
 
 def quote_rows(tickers) -> list[dict]:
-    """Dashboard rows: the live price, its change over the sparkline window, and the sparkline."""
-    rows = selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS)
-    for row in rows:
-        price, history = row["price"], row["history"]
-        if price is not None:
-            reference = history[0][1] if history else price
-            row["change"] = price - reference
-            row["change_percent"] = (price - reference) / reference * 100 if reference else 0.0
-    return rows
+    """Dashboard rows: the live price, the day's change (``day_change``, ``day_change_percent``, against
+    the previous close, as the stream carries them) and the sparkline."""
+    return selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS)
 
 
 def dashboard(request):
@@ -56,7 +50,7 @@ def dashboard(request):
             "api_url": reverse("api:watchlist") if editable else "",
             # A new ticker gets its first price at the source's next update (Massive polls every 15 s).
             "no_price_after_ms": int(1000 * max(NO_PRICE_AFTER_MIN, 2 * market_prices.update_interval() + 1)),
-            "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
+            "blank_row": {"ticker": "", "state": "pending", "price": None, "day_change": None, "history": []},
         },
     )
 
