@@ -6,7 +6,8 @@ pages, trades and ``/healthz`` work unchanged on its cache. Its ``start()`` load
 stored with ``cache.apply`` (runfeed's previous prices and directions are kept). Whenever it notices a
 gap in the sequence (messages are lost while Redis is away or a server is not listening) it reloads
 the stored prices, and it reconnects with back-off for ever. Its ``add_ticker``/``remove_ticker`` and
-``tickers_changed`` ask ``runfeed`` to re-check those tickers (``control.request_recheck``).
+``tickers_changed`` ask ``runfeed`` to re-check those tickers (``control.request_recheck``), and its
+``request_history`` asks ``runfeed`` to fetch history from Massive (``control.request_history``).
 It is ``remote``: the ticker set, the periodic jobs and owner-only tick listeners live in ``runfeed``.
 """
 
@@ -97,6 +98,10 @@ class MirrorSource(MarketDataSource):
     def tickers_changed(self, tickers: Iterable[str]) -> None:
         """A change made while this process does not follow runfeed (e.g. ``manage.py shell``): ask now."""
         control.request_recheck_soon(tickers, self.layer)
+
+    def request_history(self, ticker: str, kind: str, since: int) -> bool:
+        """Ask runfeed, which owns the source and its rate budget, to fetch this history."""
+        return control.request_history(ticker, kind, since, self.layer)
 
     # Re-checks, batched per loop turn
 
