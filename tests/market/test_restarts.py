@@ -152,18 +152,46 @@ def assert_the_seed_would_have_moved_pypl(before: dict[str, float]) -> None:
     assert abs(start - before["PYPL"]) / before["PYPL"] > 0.05, start
 
 
-def portfolio_value(port: int) -> float:
-    """The trader's total value through the JSON API (a fresh login)."""
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-    base = f"http://127.0.0.1:{port}"
-    opener.open(f"{base}/accounts/login/", timeout=5).read()
-    jar = next(h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)).cookiejar
-    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
-    form = f"username=trader&password=a-long-test-password-42&csrfmiddlewaretoken={token}".encode()
-    request = urllib.request.Request(f"{base}/accounts/login/", form, headers={"Referer": f"{base}/"})
-    opener.open(request, timeout=5).read()
-    with opener.open(f"{base}/api/portfolio/", timeout=5) as response:
-        return float(json.loads(response.read())["total_value"])
+class Trader:
+    """The trader's logged-in session on one server, for the JSON API."""
+
+    def __init__(self, port: int):
+        self.base = f"http://127.0.0.1:{port}"
+        self.cookies = urllib.request.HTTPCookieProcessor()
+        self.opener = urllib.request.build_opener(self.cookies)
+        self.opener.open(f"{self.base}/accounts/login/", timeout=5).read()
+        form = f"username=trader&password=a-long-test-password-42&csrfmiddlewaretoken={self.csrf()}"
+        login = urllib.request.Request(f"{self.base}/accounts/login/", form.encode(), headers=self._referer())
+        self.opener.open(login, timeout=5).read()
+
+    def csrf(self) -> str:
+        return next(cookie.value for cookie in self.cookies.cookiejar if cookie.name == "csrftoken")
+
+    def _referer(self) -> dict[str, str]:
+        return {"Referer": f"{self.base}/"}
+
+    def value(self) -> float:
+        with self.opener.open(f"{self.base}/api/portfolio/", timeout=5) as response:
+            return float(json.loads(response.read())["total_value"])
+
+    def buy(self, ticker: str, quantity: str) -> None:
+        body = json.dumps({"ticker": ticker, "side": "buy", "quantity": quantity}).encode()
+        headers = {"Content-Type": "application/json", "X-CSRFToken": self.csrf(), **self._referer()}
+        request = urllib.request.Request(f"{self.base}/api/portfolio/trade/", body, headers=headers)
+        with self.opener.open(request, timeout=5) as response:
+            assert response.status == 200
+
+
+def value_snapshots(database_url: str) -> list[float]:
+    """The trader's value snapshots (what the value chart draws), oldest first."""
+    query = "SELECT total_value FROM portfolio_portfoliosnapshot ORDER BY recorded_at, id"
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            rows = db.execute(query).fetchall()
+    else:
+        with psycopg.connect(database_url) as db:
+            rows = db.execute(query).fetchall()
+    return [float(value) for (value,) in rows]
 
 
 # An embedded server
@@ -174,8 +202,9 @@ def embedded_restart_continues(database_url: str, log_dir: Path) -> None:
     server, port = start_daphne(env, log_dir, name="embedded")
     try:
         first_prices(port)
+        Trader(port).buy("AAPL", "1")  # a value snapshot follows every trade
         before = latest_of(asyncio.run(_read(port, 2.0)))
-        value_before = portfolio_value(port)
+        value_before = Trader(port).value()
     finally:
         assert server.stop(signal.SIGTERM) == 0, server.log()
     stored = stored_prices(database_url)
@@ -185,10 +214,14 @@ def embedded_restart_continues(database_url: str, log_dir: Path) -> None:
     server, port = start_daphne({**env, "SIMULATOR_SEED": "12"}, log_dir, name="embedded-again")
     try:
         assert_continues(first_prices(port), {t: stored[t][0] for t in TICKERS})
-        # The trader's five PYPL stay worth what they were worth: no cliff in the value chart.
-        assert portfolio_value(port) == pytest.approx(value_before, rel=ONE_TICK)
+        trader = Trader(port)
+        # The trader's five PYPL stay worth what they were worth, and the value chart has no cliff.
+        assert trader.value() == pytest.approx(value_before, rel=ONE_TICK)
+        trader.buy("AAPL", "1")
     finally:
         server.stop()
+    before_restart, after_restart = value_snapshots(database_url)[-2:]
+    assert after_restart == pytest.approx(before_restart, rel=ONE_TICK)
 
 
 def test_a_restarted_embedded_server_continues_every_ticker_from_its_last_price(tmp_path):
