@@ -167,6 +167,9 @@ MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
 # Factories of tick listeners (market.listeners.TickListener) the feed starts with its source.
 # The bar recorder stores bars and the latest prices (owner only: the embedded server, or runfeed).
 MARKET_TICK_LISTENERS: list[str] = ["market.history.recorder.create_recorder"]
+# Massive requests a minute the plan allows, shared by the snapshot poll and history backfills
+# (market.massive_budget); None for a plan without a limit.
+MASSIVE_REQUESTS_PER_MINUTE: int | None = 5
 # Portfolio value snapshots (every 30 s) older than this are deleted, so the table stays bounded.
 PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # The ASGI application starts this process's feed (lazily, or on lifespan); tests turn it off.
