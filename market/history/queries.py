@@ -17,15 +17,17 @@ seconds (``start / 300 * 300``; New York's offset is whole hours, so these are N
 too), the high and low are MAX and MIN, and the open and close are the first and last bar's, picked
 by window functions (``FIRST_VALUE ... ORDER BY start`` and ``ORDER BY start DESC``) inside the same
 query: SQLite and PostgreSQL alike, one index range scan on the (ticker, start) key. Daily ranges
-read the daily bars (a daily bar's ``t`` is midnight America/New_York of its date).
+read the daily bars (a daily bar's ``t`` is midnight America/New_York of its date), and in the same
+query (``UNION ALL``) today's minute bars' first open, MAX high, MIN low and last close, which bring
+today's stored bar up to the last finished minute.
 
-The current bar is last and still moving: the database holds it as of the recorder's last
-checkpoint (at most 5 s ago), and the latest price (this process's recorder's own minute where it
-runs, else the cache's price) is laid over it.
+The current bar is last and still moving: the database holds every finished minute (the recorder
+writes each at its end), and the current minute's ticks, from the cache's recent history (every
+process has it, a server following runfeed too), are laid over the last bar or start a new one.
 """
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.db import connection
 
@@ -78,9 +80,9 @@ def history(ticker: str, range_name: str, now: float | None = None) -> dict | No
     else:
         today = calendar.new_york_date(now)
         first_day = today - timedelta(days=window // DAY - 1)
-        bars = _daily(ticker, first_day)
+        bars = _daily(ticker, first_day, now)
         kind, since = "day", calendar.day_start(first_day)
-    bars = _with_current(bars, ticker, interval, live, now)
+    bars = _with_current(bars, ticker, interval, now)
     if not bars and live is None and not _ever_tracked(ticker):
         return None
     previous_close = live.previous_close if live is not None else None
@@ -123,31 +125,51 @@ def _intraday(ticker: str, first: int, interval: int) -> list[list]:
         return [list(row) for row in cursor.fetchall()]
 
 
-def _daily(ticker: str, first_day) -> list[list]:
-    rows = (
-        DailyBar.objects.filter(ticker=ticker, day__gte=first_day)
-        .order_by("day")
-        .values_list("day", "open", "high", "low", "close")
+def _daily(ticker: str, first_day, now: float) -> list[list]:
+    """Daily bars from ``first_day`` on, today's built from today's minute bars too (the recorder
+    writes the day's bar every few minutes; its minutes are written as each ends): one query."""
+    today, today_start, _ = calendar.day_bounds(now)
+    minutes = f"FROM {_MINUTES} WHERE ticker = %s AND start >= %s"
+    sql = (
+        f"SELECT day, open, high, low, close FROM {_DAYS} WHERE ticker = %s AND day >= %s "
+        "UNION ALL "
+        f"SELECT NULL, (SELECT open {minutes} ORDER BY start LIMIT 1), MAX(high), MIN(low), "
+        f"(SELECT close {minutes} ORDER BY start DESC LIMIT 1) {minutes}"
     )
-    return [[calendar.day_start(day), o, h, lo, c] for day, o, h, lo, c in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [ticker, first_day, ticker, today_start, ticker, today_start, ticker, today_start]
+        )
+        rows = cursor.fetchall()
+    days = {}
+    today_minutes = None
+    for day, o, h, lo, c in rows:
+        if day is None:
+            today_minutes = (o, h, lo, c) if o is not None else None
+        else:
+            day = date.fromisoformat(day) if isinstance(day, str) else day
+            days[day] = [calendar.day_start(day), o, h, lo, c]
+    if today_minutes is not None:
+        o, h, lo, c = today_minutes
+        stored = days.get(today)
+        if stored is None:
+            days[today] = [today_start, o, h, lo, c]
+        else:  # the stored day began earlier (its open stands); the minutes are more recent
+            stored[2], stored[3], stored[4] = max(stored[2], h), min(stored[3], lo), c
+    return [days[day] for day in sorted(days)]
 
 
-def _with_current(bars: list[list], ticker: str, interval: int, live, now: float) -> list[list]:
-    """``bars`` with the latest price laid over the current bar (or a new one started by it)."""
-    from .recorder import active_recorder
-
-    recorder = active_recorder()
-    minute = recorder.current_minute(ticker) if recorder is not None else None
-    if minute is not None:
-        start, o, h, lo, c = minute
-    elif live is not None:
-        start, o, h, lo, c = live.timestamp, live.price, live.price, live.price, live.price
-    else:
+def _with_current(bars: list[list], ticker: str, interval: int, now: float) -> list[list]:
+    """``bars`` with the current minute's ticks (from the cache's recent history, in any process)
+    laid over the current bar, or starting it. The database holds every finished minute."""
+    minute = calendar.minute_start(now)
+    points = [price for ts, price in get_feed().cache.history(ticker) if ts >= minute]
+    if not points:
         return bars
+    o, h, lo, c = points[0], max(points), min(points), points[-1]
     bucket = (
-        calendar.day_start(calendar.new_york_date(start)) if interval == DAY else start // interval * interval
+        calendar.day_start(calendar.new_york_date(now)) if interval == DAY else minute // interval * interval
     )
-    bucket = int(bucket)
     if bars and bars[-1][0] == bucket:
         last = bars[-1]
         last[2], last[3], last[4] = max(last[2], h), min(last[3], lo), c

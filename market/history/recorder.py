@@ -1,11 +1,16 @@
 """``BarRecorder``: the owner's tick listener that turns ticks into stored bars and latest prices.
 
 On the tick's path it only updates NumPy arrays indexed by cache slot (the open, high, low and close
-of the current minute), vectorised over the batch. Everything else happens elsewhere:
+of the current minute), vectorised over the batch (in place, by slices, when the batch's slots are
+consecutive, as a simulator tick's are). Everything else happens elsewhere:
 
 - a one-second timer in the feed's loop notices the end of a minute (also when no tick comes) and of
-  a New York day, and every ``checkpoint_interval`` seconds (5) copies the arrays: the latest prices
-  and the current minute and day so far;
+  a New York day, and every ``checkpoint_interval`` seconds (5) copies the latest prices;
+- each minute's end hands the finished minute's bars to the writer; the day's bars so far go every
+  ``daily_interval`` seconds (5 minutes), at the New York day's end and at a clean stop (which
+  hands over the minute so far too). A SIGKILL loses the minute in progress, at most 5 s of latest
+  prices and up to 5 minutes of the day's bar (today's bar in the history endpoint is built from
+  the minute bars, so it is exact all the same);
 - a worker thread (``_Writer``) writes what it is handed, each kind of row in ONE statement for all
   tickers (``market.history.store``), retries when the database is in trouble (locked, down, not
   migrated: logged once, and once more when it recovers), and prunes bars by age.
@@ -45,7 +50,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("market.history")
 
-CHECKPOINT_INTERVAL = 5.0  # the latest prices (and the current minute and day) reach the database this often
+CHECKPOINT_INTERVAL = 5.0  # the latest prices reach the database this often
+DAILY_INTERVAL = 300.0  # and the day's bars this often (and at the day's end)
 TIMER_INTERVAL = 1.0
 PRUNE_INTERVAL = 300.0
 LOAD_TIMEOUT = 10.0  # a starting owner waits at most this long for the stored prices
@@ -145,12 +151,14 @@ class BarRecorder(TickListener):
         self,
         checkpoint_interval: float = CHECKPOINT_INTERVAL,
         timer_interval: float = TIMER_INTERVAL,
+        daily_interval: float = DAILY_INTERVAL,
         minute_days: int | None = None,
         daily_days: int | None = None,
         clock=time.time,
     ):
         self.checkpoint_interval = checkpoint_interval
         self.timer_interval = timer_interval
+        self.daily_interval = daily_interval
         self.minute_days = minute_days if minute_days is not None else config.minute_bars_days()
         self.daily_days = daily_days if daily_days is not None else config.daily_bars_days()
         self.clock = clock
@@ -160,13 +168,13 @@ class BarRecorder(TickListener):
         self._capacity = 0
         self._allocate(_INITIAL_CAPACITY)
         self._tickers: list[str | None] = []  # replaced, never mutated: chunks share it safely
-        self._slot_of: dict[str, int] = {}
         self._layout = -1
         self._minute = 0
         self._minute_end = -math.inf
         self._day: date | None = None
         self._day_end = -math.inf
         self._next_checkpoint = 0.0
+        self._next_daily = 0.0
         self._source_closes = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.Task | None = None
@@ -210,20 +218,26 @@ class BarRecorder(TickListener):
         self._resume(stored, tickers)
         if closes:
             self.cache.set_previous_closes(closes, now)
-        with self._lock:
-            self._resync()
-            self._begin_minute(now)
-            self._begin_day(now)
-            self._next_checkpoint = now + self.checkpoint_interval
+        self.attach(self.cache, now)
         self._writer = _Writer(self)
         if stored is None:
             self._writer.submit(_Work(lookups=tickers))  # retried by the writer until the database answers
         self._writer.start()
         self._timer = asyncio.create_task(self._run_timer(), name="bar-recorder-timer")
-        _set_active(self)
+
+    def attach(self, cache, now: float) -> None:
+        """Follow ``cache``'s slots from ``now`` on: the arrays only, no database and no writer (what
+        ``start`` does once it has loaded the stored state; the tick benchmark uses it alone)."""
+        self.cache = cache
+        with self._lock:
+            self._resync()
+            self._begin_minute(now)
+            self._begin_day(now)
+            self._next_checkpoint = now + self.checkpoint_interval
+            # Half a period off the minutes' ends, so the day's write never joins a minute's.
+            self._next_daily = now + self.daily_interval / 2
 
     async def stop(self) -> None:
-        _set_active(None, self)
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
@@ -232,7 +246,7 @@ class BarRecorder(TickListener):
         if writer is None:
             return
         with self._lock:
-            work = self._snapshot(self.clock())
+            work = self._snapshot(self.clock(), bars=True)
         writer.submit(work)
         await asyncio.to_thread(writer.finish, STOP_TIMEOUT)
 
@@ -281,25 +295,38 @@ class BarRecorder(TickListener):
 
     def on_tick(self, batch) -> None:
         slots, prices = batch.slots, batch.prices
-        if len(slots) == 0:
+        count = len(slots)
+        if count == 0:
             return
+        # A source's whole tick is usually a run of consecutive slots: slices then update the arrays
+        # in place, several times cheaper than gathering and scattering by index.
+        first = int(slots[0])
+        if int(slots[-1]) - first == count - 1 and (count == 1 or bool((np.diff(slots) == 1).all())):
+            index = slice(first, first + count)
+        else:
+            index = slots
         with self._lock:
             if self.cache.layout_version != self._layout:
                 self._resync()
             if batch.timestamp >= self._minute_end:
                 self._roll(batch.timestamp)
-            seen = self._seen[slots]
+            seen = self._seen[index]
             if not seen.all():
                 fresh = ~seen
-                new, first = slots[fresh], prices[fresh]
-                self._open[new] = first
-                self._high[new] = first
-                self._low[new] = first
+                new, opening = slots[fresh], prices[fresh]
+                self._open[new] = opening
+                self._high[new] = opening
+                self._low[new] = opening
                 self._seen[new] = True
                 self._has[new] = True
-            self._high[slots] = np.maximum(self._high[slots], prices)
-            self._low[slots] = np.minimum(self._low[slots], prices)
-            self._close[slots] = prices
+            if isinstance(index, slice):
+                high, low = self._high[index], self._low[index]  # views
+                np.maximum(high, prices, out=high)
+                np.minimum(low, prices, out=low)
+            else:
+                self._high[index] = np.maximum(self._high[index], prices)
+                self._low[index] = np.minimum(self._low[index], prices)
+            self._close[index] = prices
 
     # Periods (the caller holds the lock)
 
@@ -323,20 +350,31 @@ class BarRecorder(TickListener):
             if added and self._writer is not None and not self._source_closes:
                 self._writer.submit(_Work(lookups=added))
         self._tickers, self._layout = tickers, self.cache.layout_version
-        self._slot_of = {ticker: slot for slot, ticker in enumerate(tickers) if ticker is not None}
 
-    def _work(self, tickers: list, index: np.ndarray, now: float, full: bool = True) -> _Work:
-        """The current minute, the day so far and the latest prices of the slots in ``index``."""
+    def _work(
+        self, tickers: list, index: np.ndarray, now: float, full: bool = True, bars: bool = True
+    ) -> _Work:
+        """The latest prices of the slots in ``index`` and, with ``bars``, their minute and day so far."""
         work = _Work()
-        minute = index[self._seen[index]]
-        if len(minute):
-            work.minutes[self._minute] = [_Chunk(tickers, minute, self._minute_columns(minute), full)]
-        day = index[self._day_seen[index] | self._seen[index]]
-        if len(day) and self._day is not None:
-            work.days[self._day] = [_Chunk(tickers, day, self._day_columns(day), full)]
+        if bars:
+            minute = index[self._seen[index]]
+            if len(minute):
+                work.minutes[self._minute] = [_Chunk(tickers, minute, self._minute_columns(minute), full)]
+            day = index[self._day_seen[index] | self._seen[index]]
+            if len(day) and self._day is not None:
+                work.days[self._day] = [_Chunk(tickers, day, self._day_columns(day), full)]
         latest = index[self._has[index]]
         if len(latest):
             work.latest[now] = [_Chunk(tickers, latest, (self._close[latest],), full)]
+        return work
+
+    def _day_work(self, now: float) -> _Work:
+        """The day's bars so far (the current minute included) of every slot with data today."""
+        n = len(self._tickers)
+        index = np.flatnonzero(self._day_seen[:n] | self._seen[:n])
+        work = _Work()
+        if len(index) and self._day is not None:
+            work.days[self._day] = [_Chunk(self._tickers, index, self._day_columns(index))]
         return work
 
     def _minute_columns(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -380,10 +418,10 @@ class BarRecorder(TickListener):
             self._day_close[index] = self._close[index]
             self._day_seen[index] = True
         self._begin_minute(now)
-        days = np.flatnonzero(self._day_seen[:n])
-        if len(days):
-            work.days[self._day] = [_Chunk(self._tickers, days, self._day_columns(days))]
         if now >= self._day_end:
+            days = np.flatnonzero(self._day_seen[:n])
+            if len(days):
+                work.days[self._day] = [_Chunk(self._tickers, days, self._day_columns(days))]
             if len(days) and not self._source_closes:
                 tickers = self._tickers
                 closes = {
@@ -395,11 +433,11 @@ class BarRecorder(TickListener):
         if work and self._writer is not None:
             self._writer.submit(work)
 
-    def _snapshot(self, now: float) -> _Work:
-        """The latest prices, and the current minute and day so far, of every slot."""
+    def _snapshot(self, now: float, bars: bool = False) -> _Work:
+        """Every slot's latest price (a checkpoint), and with ``bars`` its minute and day so far (a stop)."""
         if now >= self._minute_end:
             self._roll(now)
-        return self._work(self._tickers, np.arange(len(self._tickers), dtype=np.int64), now)
+        return self._work(self._tickers, np.arange(len(self._tickers), dtype=np.int64), now, bars=bars)
 
     @property
     def orphaned(self) -> bool:
@@ -424,9 +462,14 @@ class BarRecorder(TickListener):
                 self._resync()
             if now >= self._minute_end:
                 self._roll(now)
-            if now >= self._next_checkpoint and self._writer is not None:
+            if self._writer is None:
+                return
+            if now >= self._next_checkpoint:
                 self._next_checkpoint = now + self.checkpoint_interval
                 self._writer.submit(self._snapshot(now))
+            if now >= self._next_daily:
+                self._next_daily = now + self.daily_interval
+                self._writer.submit(self._day_work(now))
 
     def _call_in_loop(self, function, *args) -> None:
         loop = self._loop
@@ -434,22 +477,6 @@ class BarRecorder(TickListener):
             return
         with contextlib.suppress(RuntimeError):  # the loop is closing
             loop.call_soon_threadsafe(function, *args)
-
-    # What the history endpoint overlays on the stored bars
-
-    def current_minute(self, ticker: str) -> tuple[int, float, float, float, float] | None:
-        """``(start, open, high, low, close)`` of ``ticker``'s minute so far, or None."""
-        with self._lock:
-            slot = self._slot_of.get(ticker)
-            if slot is None or not self._seen[slot]:
-                return None
-            return (
-                self._minute,
-                float(self._open[slot]),
-                float(self._high[slot]),
-                float(self._low[slot]),
-                float(self._close[slot]),
-            )
 
 
 def _at(items: list, index: int):
@@ -571,20 +598,6 @@ class _Writer:
         )
         if minutes or days:
             logger.info("pruned %d minute bars and %d daily bars by age", minutes, days)
-
-
-_active: BarRecorder | None = None
-
-
-def _set_active(recorder: BarRecorder | None, previous: BarRecorder | None = None) -> None:
-    global _active
-    if recorder is not None or _active is previous:
-        _active = recorder
-
-
-def active_recorder() -> BarRecorder | None:
-    """The recorder running in this process (an owner's), if any."""
-    return _active
 
 
 def create_recorder() -> BarRecorder:

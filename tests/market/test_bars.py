@@ -110,7 +110,41 @@ async def test_a_restarted_owner_continues_the_minute_another_process_began():
     assert await minute_bars() == [("AAPL", t0, 100.0, 104.0, 97.0, 102.0)]
 
 
+async def test_a_minutes_end_writes_its_minute_bars_and_not_the_days():
+    t0 = ny(2026, 6, 1, 10, 0)
+    recorder, cache, clock = await started_recorder(t0)
+    write(cache, clock, t0 + 1, {"AAPL": 100.0})
+    recorder.tick_timer(t0 + 61)
+    try:
+        await eventually(minute_bars, timeout=5, message="the minute bar")
+        assert await daily_bars() == []
+    finally:
+        await recorder.stop()
+
+
 # New York days
+
+
+async def test_the_days_bars_reach_the_database_every_5_minutes_without_a_stop():
+    t0 = ny(2026, 6, 1, 10, 0)
+    recorder, cache, clock = await started_recorder(t0)
+    write(cache, clock, t0 + 1, {"AAPL": 100.0})
+    write(cache, clock, t0 + 70, {"AAPL": 102.0})
+    recorder.tick_timer(t0 + 150)  # half a period after the start, then every 5 minutes
+    try:
+        assert await eventually(daily_bars, timeout=5, message="the day's bar") == [
+            ("AAPL", date(2026, 6, 1), 100.0, 102.0, 100.0, 102.0)
+        ]
+        write(cache, clock, t0 + 300, {"AAPL": 99.0})
+        recorder.tick_timer(t0 + 451)
+        assert await eventually(lambda: _low_is(99.0), timeout=5, message="the next write")
+    finally:
+        await recorder.stop()
+
+
+async def _low_is(low: float) -> bool:
+    bars = await daily_bars()
+    return bool(bars) and bars[0][4] == low
 
 
 def test_a_new_york_day_starts_at_local_midnight_and_lasts_23_or_25_hours_at_dst_changes():
@@ -333,17 +367,22 @@ async def test_a_database_that_goes_away_is_reported_once_and_gets_everything_wh
             for second in range(1, 40, 5):
                 write(cache, clock, t0 + second, {"AAPL": 100.0 + second})
                 recorder.tick_timer(t0 + second + 4)
-                await asyncio.sleep(0.05)
+            recorder.tick_timer(t0 + 61)  # the minute ends while its table is away
             await eventually(lambda: "could not store" in caplog.text, timeout=5)
-        await asyncio.sleep(1.5)  # the writer retries meanwhile
+            for second in range(65, 200, 5):  # meanwhile more checkpoints and another minute
+                write(cache, clock, t0 + second, {"AAPL": 150.0})
+                recorder.tick_timer(t0 + second + 1)
+            await asyncio.sleep(1.5)  # the writer retries meanwhile
     finally:
         await _rename("market_minutebar_away", "market_minutebar")
     try:
         with caplog.at_level(logging.INFO, logger="market.history"):
             bars = await eventually(minute_bars, timeout=10, message="the bars once the table is back")
             await eventually(lambda: "storing bars and prices again" in caplog.text, timeout=5)
-        assert bars == [("AAPL", t0, 101.0, 136.0, 101.0, 136.0)]
+        assert bars[0] == ("AAPL", t0, 101.0, 136.0, 101.0, 136.0)
+        assert [bar[1] for bar in bars] == [t0, t0 + 60, t0 + 120]
         assert caplog.text.count("could not store bars") == 1
+        assert (await latest_prices())["AAPL"][0] == 150.0
     finally:
         await recorder.stop()
 
@@ -356,7 +395,7 @@ async def test_the_tick_path_never_waits_for_a_locked_database():
     blocker.execute("BEGIN IMMEDIATE")  # holds the write lock
     try:
         slowest = 0.0
-        for second in range(0, 120):
+        for second in range(0, 125):  # two minutes end meanwhile
             started = time.perf_counter()
             write(cache, clock, t0 + second, {"AAPL": 100.0 + second, "MSFT": 400.0})
             recorder.tick_timer(t0 + second + 0.5)

@@ -94,8 +94,7 @@ def test_the_current_bar_is_last_and_moves_with_the_latest_price():
     assert last == {"t": int(NOW) // 60 * 60, "o": 101.19, "h": 103.5, "l": 100.2, "c": 103.5}
     cache.update("AAPL", 99.0, timestamp=NOW + 1)
     last = queries.history("AAPL", "1H", now=NOW + 1)["bars"][-1]
-    # (Without a recorder in this process, 103.5 was never stored: the recorder's checkpoint would.)
-    assert (last["h"], last["l"], last["c"]) == (102.2, 99.0, 99.0)
+    assert (last["h"], last["l"], last["c"]) == (103.5, 99.0, 99.0)
     daily = queries.history("AAPL", "1M", now=NOW + 1)["bars"]
     assert daily[-1]["t"] == ny(2026, 6, 3) and daily[-1]["c"] == 99.0
 
@@ -140,3 +139,24 @@ def test_bucket_boundaries_are_the_same_in_new_york_and_utc():
     # New York is a whole number of hours from UTC: its 5, 30 and 60-minute buckets are UTC's.
     assert calendar.bucket_start(ny(2026, 6, 3, 9, 34, 59), 300) == ny(2026, 6, 3, 9, 30)
     assert calendar.bucket_start(ny(2026, 1, 5, 9, 59, 59), 1800) == ny(2026, 1, 5, 9, 30)
+
+
+def test_todays_daily_bar_is_brought_up_to_the_last_finished_minute():
+    today_open = ny(2026, 6, 3, 9, 30)
+    store.write_daily_bars([("AAPL", date(2026, 6, 3), 100.0, 101.0, 99.5, 100.5)])  # as of a while ago
+    store.write_minute_bars([("AAPL", int(NOW) // 60 * 60 - 120, 100.5, 105.0, 99.0, 104.0)])
+    bars = queries.history("AAPL", "1M", now=NOW)["bars"]
+    assert bars[-1] == {
+        "t": calendar.day_start(date(2026, 6, 3)),
+        "o": 100.0,
+        "h": 105.0,
+        "l": 99.0,
+        "c": 104.0,
+    }
+    assert today_open > bars[-1]["t"]
+
+
+def test_a_day_with_minute_bars_but_no_daily_bar_yet_is_drawn_from_them():
+    store.write_minute_bars(minutes(ny(2026, 6, 3, 0, 1), [50.0, 52.0, 51.0]))
+    bars = queries.history("AAPL", "1Y", now=NOW)["bars"]
+    assert bars == [{"t": calendar.day_start(date(2026, 6, 3)), "o": 49.99, "h": 53.0, "l": 49.0, "c": 51.0}]
