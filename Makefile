@@ -1,4 +1,4 @@
-.PHONY: run test lint bench bench-tick bench-stream bench-external
+.PHONY: run test lint bench bench-tick bench-stream bench-external bench-history
 
 run:
 	scripts/serve
@@ -9,7 +9,7 @@ test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench: bench-tick bench-stream bench-external
+bench: bench-tick bench-stream bench-external bench-history
 
 bench-tick:
 	.venv/bin/python bench/bench_tick.py
@@ -19,3 +19,6 @@ bench-stream:
 
 bench-external:
 	.venv/bin/python bench/bench_external.py
+
+bench-history:
+	.venv/bin/python bench/bench_history.py
