@@ -529,7 +529,9 @@ class _Writer:
                 with self._condition:
                     while not self._pending and not self._finishing:
                         if not self._condition.wait(IDLE_CHECK) and self.recorder.orphaned:
-                            self._finishing = True  # the feed's loop is gone (a test's): write and end
+                            # The feed's loop closed without stopping it (only a test does that):
+                            # end, writing nothing more into a database that is no longer its own.
+                            return
                     work, self._pending = self._pending, _Work()
                     finishing = self._finishing
                 if work and not self._write(work):
@@ -545,6 +547,8 @@ class _Writer:
                         until = time.monotonic() + delay
                         while not self._finishing and (left := until - time.monotonic()) > 0:
                             self._condition.wait(left)
+                        if self.recorder.orphaned:
+                            return
                     delay = min(2 * delay, RETRY_MAX)
                     continue
                 delay = RETRY_MIN
