@@ -3,9 +3,10 @@ reads a starting owner needs. Blocking (Django ORM connections): call it from a 
 
 Each write is ONE statement whatever the number of rows: on SQLite an ``INSERT ... SELECT`` over
 ``json_each`` of one JSON parameter, on PostgreSQL an ``INSERT ... SELECT`` over ``unnest`` of one
-array parameter per column; both end in ``ON CONFLICT``. (Django's ``bulk_create`` would split
-5,000 rows into dozens of statements on SQLite, whose limit is 999 parameters, and its
-``update_conflicts`` cannot say "keep the open, widen the high and low".)
+array parameter per column; both end in ``ON CONFLICT``. (Django's ``bulk_create`` would split 5,000
+rows into dozens of statements on SQLite, whose limit is 999 parameters, and its ``update_conflicts``
+cannot say "keep the open, widen the high and low".) They go through the database driver's own
+cursor: under ``DEBUG``, Django's would keep each statement with its values in ``connection.queries``.
 
 Merging bars (``merge=True``): a bar written again keeps its ``open``, widens ``high`` and ``low``
 and takes the new ``close``. That is right for the recorder's repeated writes of the current minute
@@ -69,23 +70,20 @@ def _upsert(table: str, rows: Sequence[Sequence], merge: bool = True) -> int:
     columns = _COLUMNS[table]
     names = ", ".join(column for column, _ in columns)
     conflict = f"ON CONFLICT ({', '.join(_KEYS[table])}) {_conflict_action(table, merge)}"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}",
-                [
-                    _typed(column, kind)
-                    for column, (_, kind) in zip(zip(*rows, strict=True), columns, strict=True)
-                ],
-            )
-        else:
-            values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-            # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not a join.
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {values} FROM json_each(%s) WHERE true {conflict}",
-                [json.dumps([_jsonable(row) for row in rows])],
-            )
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {conflict}"
+        by_column = zip(zip(*rows, strict=True), columns, strict=True)
+        params = [_typed(values, kind) for values, (_, kind) in by_column]
+    else:
+        values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT, not a join.
+        sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM json_each(%s) WHERE true {conflict}"
+        params = [json.dumps([_jsonable(row) for row in rows])]
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # The driver's cursor (Django's SQLite one still turns %s into ?): under DEBUG, Django's own
+        # would keep a copy of each statement with its thousands of values in connection.queries.
+        cursor.cursor.execute(sql, params)
     return len(rows)
 
 

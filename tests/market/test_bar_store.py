@@ -2,9 +2,9 @@
 
 from datetime import date
 
+import psycopg
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from market.history import store
 from market.models import DailyBar, LatestPrice, MinuteBar
@@ -12,24 +12,54 @@ from market.models import DailyBar, LatestPrice, MinuteBar
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
-def test_five_thousand_minute_bars_are_written_in_one_statement():
+@pytest.fixture
+def statements(monkeypatch):
+    """The SQL statements the database driver is given from now on (the store bypasses Django's
+    debug cursor, so CaptureQueriesContext cannot see them)."""
+    seen: list[str] = []
+    connection.ensure_connection()
+    if connection.vendor == "sqlite":
+        connection.connection.set_trace_callback(seen.append)
+        yield seen
+        connection.connection.set_trace_callback(None)
+        return
+    execute = psycopg.Cursor.execute
+
+    def counting(self, query, *args, **kwargs):
+        seen.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    yield seen
+
+
+def inserts(seen: list[str]) -> list[str]:
+    return [sql for sql in seen if sql.lstrip().upper().startswith("INSERT")]
+
+
+def test_five_thousand_minute_bars_are_written_in_one_statement(statements):
     rows = [(f"T{i:04d}", 1_780_000_020, 100.0 + i, 101.0 + i, 99.0 + i, 100.5 + i) for i in range(5000)]
-    with CaptureQueriesContext(connection) as queries:
-        assert store.write_minute_bars(rows) == 5000
-    assert len(queries) == 1
+    assert store.write_minute_bars(rows) == 5000
+    assert len(inserts(statements)) == 1
     assert MinuteBar.objects.count() == 5000
     assert MinuteBar.objects.get(ticker="T4999").close == 5099.5
 
 
-def test_daily_bars_and_latest_prices_are_each_one_statement_too():
+def test_daily_bars_and_latest_prices_are_each_one_statement_too(statements):
     days = [(f"T{i:04d}", date(2026, 6, 1), 1.0, 2.0, 0.5, 1.5) for i in range(5000)]
     latest = [(f"T{i:04d}", 1.5, 1_780_000_000.25) for i in range(5000)]
-    with CaptureQueriesContext(connection) as queries:
-        store.write_daily_bars(days)
-        store.write_latest_prices(latest)
-    assert len(queries) == 2
+    store.write_daily_bars(days)
+    store.write_latest_prices(latest)
+    assert len(inserts(statements)) == 2
     assert DailyBar.objects.filter(day=date(2026, 6, 1)).count() == 5000
     assert LatestPrice.objects.get(ticker="T0042").timestamp == 1_780_000_000.25
+
+
+def test_the_writes_leave_no_copy_of_their_values_in_the_debug_query_log(settings):
+    settings.DEBUG = True
+    connection.queries_log.clear()
+    store.write_minute_bars([(f"T{i:04d}", 60, 1.0, 1.0, 1.0, 1.0) for i in range(5000)])
+    assert sum(len(query["sql"]) for query in connection.queries) < 10_000
 
 
 def test_a_bar_written_again_keeps_its_open_widens_its_range_and_takes_the_new_close():
