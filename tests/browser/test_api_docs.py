@@ -12,10 +12,12 @@ pytestmark = pytest.mark.browser
 OPERATIONS = [
     "GET /api/portfolio/",
     "POST /api/portfolio/trade/",
+    "GET /api/portfolio/history/",
     "GET /api/watchlist/",
     "POST /api/watchlist/",
     "DELETE /api/watchlist/{ticker}/",
     "GET /api/tickers/",
+    "GET /api/history/{ticker}/",
 ]
 
 
