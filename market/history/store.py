@@ -145,10 +145,14 @@ def latest_prices() -> dict[str, tuple[float, float]]:
 
 def previous_closes(tickers: Iterable[str], today: date) -> dict[str, float]:
     """Each ticker's previous close as the contract defines it: the close of its latest daily bar before
-    ``today``, else the open of today's bar (the first price of the day). Tickers with neither are left
-    out. One index seek per ticker (a correlated subquery on the (ticker, day) key), in chunks."""
+    ``today``, else the first price of today (the open of today's daily bar, or of its first minute
+    bar when today's daily bar is not written yet). Tickers with none of them are left out. One index
+    seek per ticker and kind (correlated subqueries on the tables' keys), in chunks."""
+    from .calendar import day_start
+
     tickers = sorted(set(tickers))
     found: dict[str, float] = {}
+    since = day_start(today)
     for i in range(0, len(tickers), _LOOKUP_CHUNK):
         chunk = tickers[i : i + _LOOKUP_CHUNK]
         values = ", ".join(["(%s)"] * len(chunk))
@@ -156,12 +160,14 @@ def previous_closes(tickers: Iterable[str], today: date) -> dict[str, float]:
             f"WITH wanted(ticker) AS (VALUES {values}) SELECT wanted.ticker, "
             f"(SELECT close FROM {DAILY_TABLE} d WHERE d.ticker = wanted.ticker AND d.day < %s "
             "ORDER BY d.day DESC LIMIT 1), "
-            f"(SELECT open FROM {DAILY_TABLE} d WHERE d.ticker = wanted.ticker AND d.day = %s) FROM wanted"
+            f"(SELECT open FROM {DAILY_TABLE} d WHERE d.ticker = wanted.ticker AND d.day = %s), "
+            f"(SELECT open FROM {MINUTE_TABLE} m WHERE m.ticker = wanted.ticker AND m.start >= %s "
+            "ORDER BY m.start LIMIT 1) FROM wanted"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*chunk, today, today])
-            for ticker, close, today_open in cursor.fetchall():
-                value = close if close is not None else today_open
+            cursor.execute(sql, [*chunk, today, today, since])
+            for ticker, *candidates in cursor.fetchall():
+                value = next((v for v in candidates if v is not None), None)
                 if value is not None:
                     found[ticker] = float(value)
     return found

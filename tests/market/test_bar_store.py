@@ -99,3 +99,14 @@ def test_previous_closes_are_the_latest_close_before_today_else_the_open_of_toda
     )
     closes = store.previous_closes(["AAPL", "NEW", "NONE"], date(2026, 6, 1))
     assert closes == {"AAPL": 190.0, "NEW": 50.0}
+
+
+def test_before_todays_daily_bar_is_written_the_previous_close_is_todays_first_minute():
+    from market.history.calendar import day_start
+
+    midnight = day_start(date(2026, 6, 1))
+    store.write_minute_bars(
+        [("NEW", midnight + 600, 50.0, 51.0, 49.0, 50.5), ("NEW", midnight + 660, 50.5, 51.0, 49.0, 50.7)]
+    )
+    store.write_minute_bars([("NEW", midnight - 60, 40.0, 41.0, 39.0, 40.5)])  # yesterday: no daily bar
+    assert store.previous_closes(["NEW"], date(2026, 6, 1)) == {"NEW": 50.0}
