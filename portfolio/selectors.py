@@ -243,7 +243,11 @@ def value_series(user, range_name: str, now=None) -> dict:
         .values_list("bucket", "total_value")
     )
     points = [{"t": int(t), "value": value} for t, value in rows]
-    points.append({"t": int(now.timestamp()), "value": portfolio_summary(user)["total_value"]})
+    live = {"t": int(now.timestamp()), "value": portfolio_summary(user)["total_value"]}
+    if points and points[-1]["t"] >= live["t"]:
+        points[-1] = live  # the current bucket began this very second: times stay strictly ascending
+    else:
+        points.append(live)
     return {"range": range_name, "interval": VALUE_INTERVALS[bucket], "points": points}
 
 

@@ -36,6 +36,14 @@ def test_each_bucket_shows_its_last_snapshot_then_the_value_now(user):
     assert series["points"][-1] == {"t": int(now.timestamp()), "value": Decimal("10000.00")}
 
 
+def test_the_times_are_strictly_ascending_even_when_now_starts_a_bucket(user):
+    now = timezone.now().replace(second=0, microsecond=0)
+    now = now - timedelta(minutes=now.minute % 5)  # a bucket's first second
+    snapshot(user, now, "10010.00")
+    points = selectors.value_series(user, "1D", now=now)["points"]
+    assert [p["t"] for p in points] == [int(now.timestamp())]
+
+
 def test_the_series_is_one_query_however_many_snapshots(user):
     now = timezone.now()
     PortfolioSnapshot.objects.bulk_create(
