@@ -1,4 +1,4 @@
-.PHONY: run test lint bench bench-tick bench-stream bench-external bench-abuse bench-orders
+.PHONY: run test lint bench bench-tick bench-stream bench-external bench-abuse bench-orders bench-history
 
 run:
 	scripts/serve
@@ -9,7 +9,7 @@ test:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench: bench-tick bench-stream bench-external bench-abuse bench-orders
+bench: bench-tick bench-stream bench-external bench-abuse bench-orders bench-history
 
 bench-tick:
 	.venv/bin/python bench/bench_tick.py
@@ -25,3 +25,6 @@ bench-abuse:
 
 bench-orders:
 	.venv/bin/python bench/bench_orders.py
+
+bench-history:
+	.venv/bin/python bench/bench_history.py

@@ -251,7 +251,15 @@ MARKET_STREAM_TICKERS = "portfolio.selectors.stream_tickers_for_user"
 # (dotted path, seconds): run by the process that owns the source, once per deployment.
 MARKET_PERIODIC_JOBS = [("portfolio.services.record_value_snapshots", 30)]
 # Factories of tick listeners (market.listeners.TickListener) the feed starts with its source.
-MARKET_TICK_LISTENERS: list[str] = ["portfolio.orders.engine.OrderEngine"]
+# Tick listeners of the owner of the source (the embedded server, or runfeed): the bar recorder
+# stores bars and the latest prices, the order engine fills orders.
+MARKET_TICK_LISTENERS: list[str] = [
+    "market.history.recorder.create_recorder",
+    "portfolio.orders.engine.OrderEngine",
+]
+# Massive requests a minute the plan allows, shared by the snapshot poll and history backfills
+# (market.massive_budget); None for a plan without a limit.
+MASSIVE_REQUESTS_PER_MINUTE: int | None = 5
 # Portfolio value snapshots (every 30 s) older than this are deleted, so the table stays bounded.
 PORTFOLIO_SNAPSHOT_RETENTION_DAYS = 30
 # Orders: how many one user may have open; how often the order engine re-reads recently changed orders

@@ -6,16 +6,21 @@ a ticker's first update is flat, ``timestamp=None`` means "now" while ``0`` is a
 Prices are held in NumPy arrays indexed by a stable slot per ticker, so a source can write a whole
 tick for thousands of tickers in one vectorised call (``slots`` once, then ``write_slots`` per tick).
 ``PriceUpdate`` objects are built only when somebody reads them.
+
+Each slot also keeps the ticker's previous close (the day's change is measured from it). Whoever
+knows it sets it (``set_previous_closes``: the bar recorder from the stored daily bars and at the New
+York day's rollover, the Massive source from its snapshots, a mirror from runfeed's ticks); until then
+a ticker's first price stands for it, as the contract says for a ticker with no earlier day.
 """
 
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .models import PriceUpdate, make_update
+from .updates import PriceUpdate, make_update
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +118,7 @@ class PriceCache:
         arrays = {
             "_price": np.zeros(capacity),
             "_previous": np.zeros(capacity),
+            "_previous_close": np.full(capacity, np.nan),  # NaN: not known (yet)
             "_timestamp": np.zeros(capacity),
             "_has_price": np.zeros(capacity, dtype=bool),
             "_history_price": np.zeros((capacity, size)),
@@ -137,6 +143,7 @@ class PriceCache:
             self._ticker_at[slot] = ticker
             # A writer still holding pre-removal slots may have written here since: start clean.
             self._has_price[slot] = False
+            self._previous_close[slot] = np.nan
             self._history_len[slot] = 0
             self._history_next[slot] = 0
         else:
@@ -161,7 +168,7 @@ class PriceCache:
             previous = float(self._price[slot]) if had_price else price
             self._store(slot, price, previous, ts)
             self._last_success = now
-            update = make_update(ticker, price, previous, ts)
+            update = self._read(ticker)
         if self._listeners and (not had_price or price != previous):
             changed = frozenset((ticker,))
             self._notify(
@@ -190,6 +197,7 @@ class PriceCache:
                 return
             self._ticker_at[slot] = None
             self._has_price[slot] = False
+            self._previous_close[slot] = np.nan
             self._history_len[slot] = 0
             self._history_next[slot] = 0
             self._free.append(slot)
@@ -280,6 +288,8 @@ class PriceCache:
         with self._lock:
             had_price = self._has_price[slots]
             old = self._price[slots]
+            if not had_price.all():
+                self._first_prices(slots[~had_price], prices[~had_price])
             self._previous[slots] = np.where(had_price, old, prices)
             self._price[slots] = prices
             self._timestamp[slots] = ts
@@ -304,7 +314,11 @@ class PriceCache:
         self.write_slots(self.slots(tickers), np.asarray(prices, dtype=np.float64), timestamp)
 
     def apply(self, updates: Iterable[PriceUpdate]) -> None:
-        """Store updates exactly as given (a mirror of another process's cache keeps its previous prices)."""
+        """Store updates exactly as given (a mirror of another process's cache keeps its previous prices).
+
+        An update's ``previous_close``, when not None, becomes the ticker's; a change of it alone
+        counts as a change (the day's change moved).
+        """
         now = time.time()
         updates = list(updates)
         changed = set()
@@ -312,8 +326,17 @@ class PriceCache:
         with self._lock:
             for index, update in enumerate(updates):
                 slot = slots[index] = self._slot_for(update.ticker)
-                if not self._has_price[slot] or self._price[slot] != update.price:
+                close = update.previous_close
+                if (
+                    not self._has_price[slot]
+                    or self._price[slot] != update.price
+                    or (close is not None and self._previous_close[slot] != close)
+                ):
                     changed.add(update.ticker)
+                if close is not None and close > 0:
+                    self._previous_close[slot] = close
+                elif not self._has_price[slot] and np.isnan(self._previous_close[slot]):
+                    self._previous_close[slot] = update.price
                 self._store(slot, update.price, update.previous_price, update.timestamp)
             self._last_success = now
         if self._listeners and changed:
@@ -322,6 +345,54 @@ class PriceCache:
             self._notify(
                 TickBatch(now, self._slot_of, slots, prices, changed=frozenset(changed), tickers=tickers)
             )
+
+    # The previous close, per ticker
+
+    def set_previous_closes(self, closes: Mapping[str, float], timestamp: float | None = None) -> None:
+        """Make these the tickers' previous closes (allocating slots for tickers without a price yet).
+
+        Listeners are told of the priced tickers whose previous close moved (a batch of their current
+        prices at ``timestamp``, default now, marked changed), so sockets and mirrors get the new day's
+        change. Values that are not positive numbers are ignored.
+        """
+        usable = {t: float(c) for t, c in closes.items() if isinstance(c, int | float) and c > 0}
+        if not usable:
+            return
+        now = time.time() if timestamp is None else float(timestamp)
+        with self._lock:
+            moved = []
+            for ticker, close in usable.items():
+                slot = self._slot_for(ticker)
+                if self._previous_close[slot] != close:
+                    self._previous_close[slot] = close
+                    if self._has_price[slot]:
+                        moved.append((ticker, slot))
+            if not moved or not self._listeners:
+                return
+            slots = np.fromiter((slot for _, slot in moved), dtype=np.int64, count=len(moved))
+            prices = self._price[slots].copy()
+            batch = TickBatch(
+                now,
+                self._slot_of,
+                slots,
+                prices,
+                changed=frozenset(ticker for ticker, _ in moved),
+                tickers=[ticker for ticker, _ in moved],
+            )
+        self._notify(batch)
+
+    def previous_close(self, ticker: str) -> float | None:
+        """The ticker's previous close, or None when not known."""
+        with self._lock:
+            slot = self._slot_of.get(ticker)
+            if slot is None or np.isnan(self._previous_close[slot]):
+                return None
+            return float(self._previous_close[slot])
+
+    def slot_tickers(self) -> list[str | None]:
+        """The ticker of each slot (None for a free one), as of now: slot-indexed listeners use it."""
+        with self._lock:
+            return list(self._ticker_at)
 
     # Listeners
 
@@ -350,7 +421,15 @@ class PriceCache:
 
     # Internals; the caller holds the lock
 
+    def _first_prices(self, slots: np.ndarray, prices: np.ndarray) -> None:
+        """Slots getting their first price: where no previous close is known, the first price stands in."""
+        unknown = np.isnan(self._previous_close[slots])
+        if unknown.any():
+            self._previous_close[slots[unknown]] = prices[unknown]
+
     def _store(self, slot: int, price: float, previous: float, ts: float) -> None:
+        if not self._has_price[slot] and np.isnan(self._previous_close[slot]):
+            self._previous_close[slot] = price
         self._price[slot] = price
         self._previous[slot] = previous
         self._timestamp[slot] = ts
@@ -365,8 +444,13 @@ class PriceCache:
         slot = self._slot_of.get(ticker)
         if slot is None or not self._has_price[slot]:
             return None
+        close = self._previous_close[slot]
         return make_update(
-            ticker, float(self._price[slot]), float(self._previous[slot]), float(self._timestamp[slot])
+            ticker,
+            float(self._price[slot]),
+            float(self._previous[slot]),
+            float(self._timestamp[slot]),
+            None if np.isnan(close) else float(close),
         )
 
     def _read_history(self, ticker: str, limit: int | None) -> list[tuple[float, float]]:

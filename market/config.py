@@ -10,6 +10,9 @@ import os
 DEFAULT_MASSIVE_POLL_INTERVAL = 15.0
 DEFAULT_SIMULATOR_INTERVAL = 0.5
 DEFAULT_MAX_TICKERS = 2000
+DEFAULT_MINUTE_BARS_DAYS = 7
+DEFAULT_DAILY_BARS_DAYS = 3650
+MAX_RETENTION_DAYS = 36500
 FEED_MODES = ("embedded", "external")
 
 
@@ -33,6 +36,19 @@ def _positive_seconds(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
     if value > 86400:
         raise ConfigError(f"{name} must be at most 86400 seconds, got {raw!r}")
+    return value
+
+
+def _positive_days(name: str, default: int) -> int:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise ConfigError(f"{name} must be between 1 and {MAX_RETENTION_DAYS} days, got {raw!r}")
     return value
 
 
@@ -66,6 +82,16 @@ def simulator_seed() -> int | None:
     if seed < 0:
         raise ConfigError(f"SIMULATOR_SEED must be zero or a positive integer, got {raw!r}")
     return seed
+
+
+def minute_bars_days() -> int:
+    """How many days one-minute bars are kept (``MARKET_MINUTE_BARS_DAYS``)."""
+    return _positive_days("MARKET_MINUTE_BARS_DAYS", DEFAULT_MINUTE_BARS_DAYS)
+
+
+def daily_bars_days() -> int:
+    """How many days daily bars are kept (``MARKET_DAILY_BARS_DAYS``)."""
+    return _positive_days("MARKET_DAILY_BARS_DAYS", DEFAULT_DAILY_BARS_DAYS)
 
 
 def redis_url() -> str | None:
@@ -141,6 +167,8 @@ def validate() -> list[str]:
         redis_url,
         market_feed,
         max_tickers,
+        minute_bars_days,
+        daily_bars_days,
     ):
         try:
             reader()

@@ -65,6 +65,7 @@ class Feed:
         self._start_lock: asyncio.Lock | None = None
         self._started = False
         self._over_limit: set[str] = set()  # tickers refused by the cap, each logged once
+        self.starting_tickers: frozenset[str] = frozenset()
 
     @property
     def source_name(self) -> str:
@@ -123,8 +124,11 @@ class Feed:
                 tickers = await self._initial_tickers()
             else:
                 tickers = set()  # runfeed reads the ticker set from the database itself
+            tickers = self._capped(tickers)
+            # What the source is about to track, for listeners that prepare for it (the bar recorder).
+            self.starting_tickers = frozenset(tickers)
             await self._start_listeners()
-            await self.source.start(self._capped(tickers))
+            await self.source.start(tickers)
             self._tasks = [
                 asyncio.create_task(self._apply_changes_forever(), name="feed-apply-changes"),
                 asyncio.create_task(self._watch_source_forever(), name="feed-watchdog"),
@@ -238,8 +242,9 @@ class Feed:
             logger.info("feed reconciled: +%d -%d tickers", len(wanted - current), len(current - wanted))
 
     def _capped(self, tickers: set[str]) -> list[str]:
-        """``tickers`` sorted, at most ``MARKET_MAX_TICKERS`` of them, the default ten first."""
+        """``tickers`` sorted, at most ``MARKET_MAX_TICKERS`` of them (the default ten kept first)."""
         cap = config.max_tickers_or_default()
+        tickers = set(tickers)
         ordered = [t for t in DEFAULT_TICKERS if t in tickers] + sorted(tickers - set(DEFAULT_TICKERS))
         if len(ordered) > cap:
             logger.warning(

@@ -8,6 +8,10 @@ never has to probe a source for them:
 - ``running``: whether its loop is alive (the feed's watchdog restarts a source that died);
 - ``unknown_tickers()``: tracked tickers the source cannot price (Massive does not know them);
 - ``resume_from(prices)``: continue from given prices instead of start prices (the simulator);
+- ``provides_previous_close``: the source sets each ticker's previous close itself (Massive, from
+  its snapshots); otherwise the bar recorder sets it from the stored daily bars;
+- ``request_history(ticker, kind, since)``: fetch history the database lacks (Massive's aggregates;
+  a mirror passes the request on to ``runfeed``);
 - ``remote``: the source stands for one that runs in another process (``MirrorSource`` follows
   ``runfeed``); this process then does none of the owner's work (periodic jobs, owner-only tick
   listeners), and ``tickers_changed()`` passes changes on even when the feed does not run here.
@@ -20,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 
 from .cache import PriceCache, TickBatch
-from .models import PriceUpdate
+from .updates import PriceUpdate
 
 __all__ = ["MarketDataSource", "PriceCache", "PriceUpdate", "TickBatch"]
 
@@ -31,6 +35,7 @@ class MarketDataSource(ABC):
     name: str = "unknown"
     interval: float = 1.0
     remote: bool = False
+    provides_previous_close: bool = False
 
     @abstractmethod
     async def start(self, tickers: list[str]) -> None:
@@ -67,6 +72,11 @@ class MarketDataSource(ABC):
         """Continue these tickers from these prices (call before ``start``). Default: ignored, for a
         source whose prices come from the market itself."""
         return
+
+    def request_history(self, ticker: str, kind: str, since: int) -> bool:
+        """Fetch ``kind`` ("minute" or "day") bars of ``ticker`` from ``since`` (Unix seconds) on into the
+        database, in the background. Returns whether the source can (default: it cannot). Thread-safe."""
+        return False
 
     def tickers_changed(self, tickers: Iterable[str]) -> None:
         """The references of ``tickers`` changed while the feed does not run in this process.

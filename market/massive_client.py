@@ -5,6 +5,11 @@ every retry: it backs off exponentially on failures, honours ``Retry-After`` on 
 API key only slowly (logging it once), and never drops a price it already has. A poll either succeeds
 completely (prices written, ``cache.mark_success()``) or writes nothing, so ``/healthz`` shows the feed
 stale while Massive is failing.
+
+Each price carries the snapshot's previous-day close (``prevDay.c``) as its ``previous_close``. History
+the database lacks is fetched from Massive's aggregates (``list_aggs``) by a ``Backfiller`` with a
+client of its own; both clients count their requests in one ``RequestBudget`` (the plan's 5 a minute),
+where the poll keeps its cadence and backfills take what is left.
 """
 
 import asyncio
@@ -24,8 +29,9 @@ from massive.rest.models import TickerSnapshot
 
 from . import config
 from .interface import MarketDataSource, PriceCache
-from .models import make_update
+from .massive_budget import RequestBudget
 from .tickers import normalize_ticker
+from .updates import make_update
 
 logger = logging.getLogger("market.massive")
 
@@ -98,6 +104,7 @@ class MassiveDataSource(MarketDataSource):
     """
 
     name = "massive"
+    provides_previous_close = True
 
     def __init__(
         self,
@@ -110,6 +117,7 @@ class MassiveDataSource(MarketDataSource):
         read_timeout: float = READ_TIMEOUT,
         auth_retry_interval: float = AUTH_RETRY_INTERVAL,
         max_backoff: float | None = None,
+        budget: RequestBudget | None = None,
     ):
         if not poll_interval > 0:
             raise ValueError("poll_interval must be positive")
@@ -125,23 +133,30 @@ class MassiveDataSource(MarketDataSource):
             if max_backoff is not None
             else max(self.interval, min(16 * self.interval, MAX_BACKOFF))
         )
-        self._client = RESTClient(
-            api_key=api_key,
-            base=self.base_url,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries=0,
-            connection_pool_kw={"retries": NoRetryStatusError(total=0, redirect=False)},
-        )
+        self._api_key = api_key
+        self.budget = budget if budget is not None else _default_budget()
+        self._client = self._new_client()
+        self._client.client = _RecordingPool(self._client.client, self.budget)
+        self._backfill = None  # made on the first history request (it writes to the database)
         self._tickers: list[str] = []
         self._task: asyncio.Task | None = None
-        # What was last written per ticker, (price, trade timestamp or None for a close): an unchanged
-        # snapshot is not written again, so a closed market adds no flat points to the history.
-        self._written: dict[str, tuple[float, float | None]] = {}
+        # What was last written per ticker, (price, trade timestamp or None for a close, previous close):
+        # an unchanged snapshot is not written again, so a closed market adds no flat points to the history.
+        self._written: dict[str, tuple[float, float | None, float | None]] = {}
         self._unknown: set[str] = set()
         self._auth_error_logged = False
         self.last_error: str | None = None
         self.consecutive_failures = 0
+
+    def _new_client(self) -> RESTClient:
+        return RESTClient(
+            api_key=self._api_key,
+            base=self.base_url,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            retries=0,
+            connection_pool_kw={"retries": NoRetryStatusError(total=0, redirect=False)},
+        )
 
     # The MarketDataSource interface
 
@@ -154,6 +169,9 @@ class MassiveDataSource(MarketDataSource):
             self._task = asyncio.create_task(self._poll_forever(), name="massive-poller")
 
     async def stop(self) -> None:
+        backfill = self._backfill
+        if backfill is not None:
+            await asyncio.to_thread(backfill.stop)
         task, self._task = self._task, None
         if task is None:
             return
@@ -178,6 +196,22 @@ class MassiveDataSource(MarketDataSource):
 
     def get_tickers(self) -> list[str]:
         return list(self._tickers)
+
+    def request_history(self, ticker: str, kind: str, since: int) -> bool:
+        """Queue a fetch of Massive's aggregates for ``ticker`` (see ``market.history.backfill``)."""
+        if self._backfill is None:
+            from .history.backfill import Backfiller
+
+            self._backfill = Backfiller(
+                self._new_client(), self.budget, config.minute_bars_days(), config.daily_bars_days()
+            )
+        self._backfill.start()
+        return self._backfill.request(normalize_ticker(ticker), kind, int(since))
+
+    @property
+    def backfill(self):
+        """The history fetcher, once a fetch was asked for (None before)."""
+        return self._backfill
 
     # State for the feed and the UI
 
@@ -229,7 +263,10 @@ class MassiveDataSource(MarketDataSource):
     def _fetch(self, tickers: list[str]) -> list[TickerSnapshot]:
         """The snapshots of ``tickers`` (blocking; runs in a worker thread). Raises on any failure."""
         snapshots = []
-        for chunk in ticker_chunks(tickers):
+        chunks = list(ticker_chunks(tickers))
+        self.budget.reserve_for_polls(self.interval, len(chunks))
+        self.budget.poll_slot(self.interval)  # polls never closer than the interval: the reserve holds
+        for chunk in chunks:
             # raw=True: the client would turn a body that is not JSON into an empty list, silently.
             response = self._client.get_snapshot_all("stocks", tickers=chunk, raw=True)
             snapshots.extend(parse_snapshots(response.data))
@@ -251,14 +288,15 @@ class MassiveDataSource(MarketDataSource):
             observed = snapshot_price(snapshot)
             if ticker not in tracked or observed is None:
                 continue
+            close = previous_close(snapshot)
             previous = self._cache.get_price(ticker)
-            if previous is not None and self._written.get(ticker) == observed:
+            if previous is not None and self._written.get(ticker) == (*observed, close):
                 continue
             price, timestamp = observed
             updates.append(
-                make_update(ticker, price, price if previous is None else previous, timestamp or now)
+                make_update(ticker, price, price if previous is None else previous, timestamp or now, close)
             )
-            self._written[ticker] = observed
+            self._written[ticker] = (*observed, close)
         if updates:
             self._cache.apply(updates)
         self._cache.mark_success()
@@ -302,6 +340,8 @@ class MassiveDataSource(MarketDataSource):
         delay = min(self.interval * 2 ** min(self.consecutive_failures, 30), self._max_backoff)
         if isinstance(exc, MassiveHTTPError) and exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
+        if isinstance(exc, MassiveHTTPError) and exc.status == 429:
+            self.budget.block_for(exc.retry_after)  # backfills wait too
         if not isinstance(exc, MassiveError | urllib3.exceptions.HTTPError | OSError) and not repeated:
             logger.exception("Massive poll failed unexpectedly; retrying in %gs", delay)
         elif self.consecutive_failures == 1 or not repeated:
@@ -330,6 +370,12 @@ def snapshot_price(snapshot: TickerSnapshot) -> tuple[float, float | None] | Non
         if price is not None:
             return price, None
     return None
+
+
+def previous_close(snapshot: TickerSnapshot) -> float | None:
+    """The snapshot's previous-day close (``prevDay.c``), or None when it has none."""
+    bar = snapshot.prev_day
+    return _positive(bar.close) if bar is not None else None
 
 
 def unix_seconds(timestamp) -> float | None:
@@ -370,6 +416,28 @@ def parse_snapshots(body: bytes) -> list[TickerSnapshot]:
         for item in items
         if isinstance(item, dict) and isinstance(item.get("ticker"), str)
     ]
+
+
+class _RecordingPool:
+    """The poll client's urllib3 pool manager: every request is counted in the budget (never held)."""
+
+    def __init__(self, pool, budget: RequestBudget):
+        self._pool = pool
+        self._budget = budget
+
+    def request(self, *args, **kwargs):
+        self._budget.record()
+        return self._pool.request(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._pool, name)
+
+
+def _default_budget() -> RequestBudget:
+    try:
+        return RequestBudget.from_settings()
+    except Exception:  # settings not configured (a script without Django)
+        return RequestBudget()
 
 
 def parse_retry_after(value: str | None) -> float | None:

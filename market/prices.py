@@ -9,7 +9,7 @@ Prices are floats, as the sources publish them; callers turn them into money the
 from collections.abc import Iterable
 
 from .feed import get_feed
-from .models import PriceUpdate
+from .updates import PriceUpdate
 
 
 def latest(ticker: str) -> PriceUpdate | None:

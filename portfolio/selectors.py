@@ -8,9 +8,13 @@ Money is Decimal; live prices come from ``market.prices`` and are valued by ``po
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F
+from django.conf import settings
+from django.db.models import BigIntegerField, Count, F, Func, Value, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from market import prices as market_prices
 from market.seed_prices import COMPANY_NAMES, DEFAULT_TICKERS
@@ -106,10 +110,11 @@ def stream_tickers_for_user(user) -> list[str]:
 
 def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
     """One row per ticker, in order, with its live price: ``ticker``, ``price`` (None when none yet),
-    ``previous_price``, ``change``, ``change_percent``, ``direction``, ``timestamp`` (Unix seconds),
-    ``state`` (``priced``; ``pending`` while no price has come yet; ``unknown`` when the source, Massive,
-    does not know the ticker), and with ``history > 0`` its last ``history`` ``[timestamp, price]``
-    points. Prices are floats, as in the price stream."""
+    ``previous_price``, ``change``, ``change_percent`` (the last tick's), ``direction``, ``timestamp``
+    (Unix seconds), the day's change as the stream carries it (``previous_close``, ``day_change``,
+    ``day_change_percent``), ``state`` (``priced``; ``pending`` while no price has come yet;
+    ``unknown`` when the source, Massive, does not know the ticker), and with ``history > 0`` its last
+    ``history`` ``[timestamp, price]`` points. Prices are floats, as in the price stream."""
     tickers = list(tickers)
     updates = market_prices.latest_many(tickers)
     histories = market_prices.histories(tickers, limit=history) if history > 0 else {}
@@ -125,6 +130,9 @@ def price_rows(tickers: Iterable[str], history: int = 0) -> list[dict]:
             "change_percent": None,
             "direction": "flat",
             "timestamp": None,
+            "previous_close": None,
+            "day_change": None,
+            "day_change_percent": None,
             "state": "unknown" if ticker in unknown else "pending",
         }
         if update is not None:
@@ -231,6 +239,66 @@ def value_history(user, limit: int = 500) -> list[PortfolioSnapshot]:
     """The user's latest ``limit`` value snapshots, oldest first (for the value-over-time chart)."""
     latest = PortfolioSnapshot.objects.filter(portfolio__user=user).order_by("-recorded_at", "-id")[:limit]
     return list(reversed(latest))
+
+
+# The value chart's ranges: (window in seconds, bucket in seconds). Snapshots are kept
+# PORTFOLIO_SNAPSHOT_RETENTION_DAYS (30 by default), so 6M and 1Y show at most that much.
+VALUE_RANGES: dict[str, tuple[int, int]] = {
+    "1H": (3600, 60),
+    "1D": (86400, 300),
+    "5D": (5 * 86400, 1800),
+    "1M": (30 * 86400, 7200),
+    "6M": (183 * 86400, 86400),
+    "1Y": (365 * 86400, 86400),
+}
+VALUE_INTERVALS = {60: "1m", 300: "5m", 1800: "30m", 7200: "2h", 86400: "1d"}
+
+
+class EpochSeconds(Func):
+    """Unix seconds of a datetime column, in the database (SQLite and PostgreSQL)."""
+
+    output_field = BigIntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # '%%%%s' reaches SQLite as '%s' (once through the template, once through the cursor wrapper).
+        return self.as_sql(
+            compiler, connection, template="CAST(strftime('%%%%s', %(expressions)s) AS INTEGER)"
+        )
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="FLOOR(EXTRACT(EPOCH FROM %(expressions)s))::bigint"
+        )
+
+
+def value_series(user, range_name: str, now=None) -> dict:
+    """The user's portfolio value over ``range_name`` (a key of ``VALUE_RANGES``), downsampled in the
+    database in one query: the last snapshot of each bucket (``t`` its bucket's start, Unix seconds),
+    oldest first, then the live value now. Values are Decimal money."""
+    window, bucket = VALUE_RANGES[range_name]
+    now = now or timezone.now()
+    oldest_kept = now - timedelta(days=getattr(settings, "PORTFOLIO_SNAPSHOT_RETENTION_DAYS", 30))
+    since = max(now - timedelta(seconds=window), oldest_kept)
+    size = Value(bucket, output_field=BigIntegerField())
+    rows = (
+        PortfolioSnapshot.objects.filter(portfolio__user=user, recorded_at__gte=since)
+        .annotate(bucket=EpochSeconds("recorded_at") / size * size)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("bucket")], order_by=[F("recorded_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(rank=1)
+        .order_by("bucket")
+        .values_list("bucket", "total_value")
+    )
+    points = [{"t": int(t), "value": value} for t, value in rows]
+    live = {"t": int(now.timestamp()), "value": portfolio_summary(user)["total_value"]}
+    if points and points[-1]["t"] >= live["t"]:
+        points[-1] = live  # the current bucket began this very second: times stay strictly ascending
+    else:
+        points.append(live)
+    return {"range": range_name, "interval": VALUE_INTERVALS[bucket], "points": points}
 
 
 def ticker_suggestions(

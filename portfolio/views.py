@@ -30,15 +30,9 @@ KEPT_VALUE_LENGTH = 100  # what a refusal keeps of each value entered (the boxes
 
 
 def quote_rows(tickers) -> list[dict]:
-    """Dashboard rows: the live price, its change over the sparkline window, and the sparkline."""
-    rows = selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS)
-    for row in rows:
-        price, history = row["price"], row["history"]
-        if price is not None:
-            reference = history[0][1] if history else price
-            row["change"] = price - reference
-            row["change_percent"] = (price - reference) / reference * 100 if reference else 0.0
-    return rows
+    """Dashboard rows: the live price, the day's change (``day_change``, ``day_change_percent``, against
+    the previous close, as the stream carries them) and the sparkline."""
+    return selectors.price_rows(tickers, history=charts.SPARKLINE_POINTS)
 
 
 def dashboard(request):
@@ -64,7 +58,7 @@ def dashboard(request):
             "watchlist_id": watchlist_id,
             "editable": editable,
             "api_url": reverse("api:watchlist") if editable else "",
-            "blank_row": {"ticker": "", "state": "pending", "price": None, "change": None, "history": []},
+            "blank_row": {"ticker": "", "state": "pending", "price": None, "day_change": None, "history": []},
         },
     )
 

@@ -1,9 +1,12 @@
-"""A local HTTP server speaking the part of the Massive REST API the poller uses, for tests and demos.
+"""A local HTTP server speaking the part of the Massive REST API the app uses, for tests and demos.
 
-It serves ``GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B`` with Massive's documented
-body, checks the API key the way ``massive.RESTClient`` sends it (``Authorization: Bearer KEY``; the
-``apiKey`` query parameter works too), records every request, and can be switched at any moment into
-each way Massive can fail. In a test, use the ``fake_massive`` fixture::
+It serves ``GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B`` and the aggregates,
+``GET /v2/aggs/ticker/{T}/range/{multiplier}/{timespan}/{from}/{to}`` (``adjusted``, ``sort``,
+``limit``; pages linked by ``next_url``), with Massive's documented bodies, checks the API key the way
+``massive.RESTClient`` sends it (``Authorization: Bearer KEY``; the ``apiKey`` query parameter works
+too), records every request, can enforce a plan's rate limit (``rate_limit``: 429 with
+``Retry-After`` past it), and can be switched at any moment into each way Massive can fail. In a
+test, use the ``fake_massive`` fixture::
 
     from tests.fake_massive import fake_massive_fixture  # noqa: F401 (provides the fake_massive fixture)
 
@@ -19,19 +22,26 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from market.seed_prices import SEED_PRICES
 
 SNAPSHOT_PATH = "/v2/snapshot/locale/us/markets/stocks/tickers"
+AGGS_PATH = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/(\d+)/(minute|hour|day)/([^/]+)/([^/]+)$")
+TIMESPAN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_PRICE = 100.0
 MARKET_STATES = ("open", "closed", "before_open", "overnight_reset")
 
@@ -87,6 +97,11 @@ class FakeMassive:
         self._trades: dict[str, _Trade] = {}
         self._requests: list[RecordedRequest] = []
         self._snapshots_served = 0
+        self._rate: tuple[int, float, float | None] | None = None
+        self._recent: deque[float] = deque()
+        self.max_in_window = 0
+        self.aggs_page_size: int | None = None  # results per page (else the request's ``limit``)
+        self.aggs_since: float | None = None  # no bars before this Unix time (a listing date)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -165,6 +180,17 @@ class FakeMassive:
         with self._lock:
             self._trades[ticker] = _Trade(price, time.time_ns() if timestamp_ns is None else timestamp_ns)
 
+    def rate_limit(
+        self, requests: int | None, window: float = 60.0, retry_after: float | None = None
+    ) -> None:
+        """Answer 429 (``Retry-After``: the seconds until a request would fit, or ``retry_after``) to a
+        request that would make more than ``requests`` in any ``window`` seconds; None: no limit.
+        ``max_in_window`` keeps the most requests ever seen in one window."""
+        with self._lock:
+            self._rate = None if requests is None else (requests, window, retry_after)
+            self._recent.clear()
+            self.max_in_window = 0
+
     def _set(self, behaviour: _Behaviour) -> None:
         with self._lock:
             self._behaviour = behaviour
@@ -188,6 +214,28 @@ class FakeMassive:
 
     def snapshot_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == SNAPSHOT_PATH]
+
+    def aggs_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if AGGS_PATH.match(r.path)]
+
+    # The bars it serves (a smooth path around the previous close, the same on every request)
+
+    @classmethod
+    def bar_at(cls, ticker: str, start: int, seconds: int) -> dict:
+        """The aggregate starting at ``start`` (Unix seconds) and lasting ``seconds``."""
+        base = cls.previous_close(ticker)
+        path = [round(base * (1 + 0.03 * math.sin(t / 7200.0)), 4) for t in (start, start + seconds)]
+        low, high = min(path), max(path)
+        return {
+            "v": 1000 + start % 997,
+            "vw": round((low + high) / 2, 4),
+            "o": path[0],
+            "c": path[1],
+            "h": round(high + 0.01, 4),
+            "l": round(low - 0.01, 4),
+            "t": start * 1000,
+            "n": 10 + start % 13,
+        }
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -219,6 +267,12 @@ class FakeMassive:
         key = query.get("apiKey") or headers.get("authorization", "").removeprefix("Bearer ").strip()
         if key != self.api_key:
             return 401, {}, _failure_body(401)
+        limited = self._over_rate()
+        if limited is not None:
+            return 429, {"Retry-After": limited}, _failure_body(429)
+        aggs = AGGS_PATH.match(path)
+        if aggs is not None:
+            return self._aggs(*aggs.groups(), query)
         if path != SNAPSHOT_PATH:
             return 404, {}, _error_body("NOT_FOUND", "Route not found")
         if behaviour.garbage:
@@ -244,6 +298,60 @@ class FakeMassive:
             "tickers": snapshots,
         }
         return 200, {}, json.dumps(payload).encode()
+
+    def _over_rate(self) -> str | None:
+        """The Retry-After of a request past the rate limit, else None (and the request counts)."""
+        with self._lock:
+            if self._rate is None:
+                return None
+            limit, window, retry_after = self._rate
+            now = time.monotonic()
+            while self._recent and self._recent[0] <= now - window:
+                self._recent.popleft()
+            if len(self._recent) >= limit:
+                wait = retry_after if retry_after is not None else self._recent[0] + window - now
+                return f"{max(wait, 0.001):.3f}"
+            self._recent.append(now)
+            self.max_in_window = max(self.max_in_window, len(self._recent))
+            return None
+
+    def _aggs(self, ticker: str, multiplier: str, timespan: str, start: str, end: str, query: dict):
+        """``/v2/aggs/ticker/{T}/range/{m}/{timespan}/{from}/{to}``: Massive's aggregates body."""
+        try:
+            first, last = _aggs_bound(start, timespan, False), _aggs_bound(end, timespan, True)
+            limit = min(int(query.get("limit", 5000)), 50000)
+        except ValueError:
+            return 400, {}, _error_body("ERROR", "Could not parse the time range or limit")
+        size = TIMESPAN_SECONDS[timespan] * int(multiplier)
+        first = max(first, math.ceil(self.aggs_since)) if self.aggs_since is not None else first
+        last = min(last, int(time.time()))
+        starts = _bar_starts(first, last, size, timespan)
+        if ticker in self.unknown:
+            starts = []
+        page = self.aggs_page_size or limit
+        results = [self.bar_at(ticker, t, size) for t in starts[:page]]
+        if query.get("sort") == "desc":
+            results.reverse()
+        body = {
+            "ticker": ticker,
+            "queryCount": len(results),
+            "resultsCount": len(results),
+            "adjusted": query.get("adjusted", "true") != "false",
+            "status": "OK",
+            "request_id": uuid.uuid4().hex,
+            "count": len(results),
+        }
+        if results:
+            body["results"] = results
+        if len(starts) > page:
+            more = {k: v for k, v in query.items() if k in ("adjusted", "sort", "limit")}
+            more["cursor"] = uuid.uuid4().hex[:16]
+            next_from = starts[page] * 1000
+            body["next_url"] = (
+                f"{self.url}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{next_from}/{end}?"
+                + urlencode(more)
+            )
+        return 200, {}, json.dumps(body).encode()
 
     def _snapshot(self, ticker: str, market: str, step: int, trade: _Trade | None) -> dict:
         """One ticker's snapshot in Massive's documented shape."""
@@ -290,6 +398,34 @@ class FakeMassive:
             snapshot["lastQuote"] = {"P": 0, "S": 0, "p": 0, "s": 0, "t": 0}
             snapshot["lastTrade"] = {"c": None, "i": "", "p": 0, "s": 0, "t": 0, "x": 0}
         return snapshot
+
+
+def _aggs_bound(raw: str, timespan: str, end: bool) -> int:
+    """Unix seconds of a ``from``/``to`` bound: ``YYYY-MM-DD`` (a whole New York day) or milliseconds."""
+    if raw.isdigit():
+        return int(raw) // 1000
+    day = date.fromisoformat(raw)
+    if end:
+        day += timedelta(days=1)
+    start = int(datetime(day.year, day.month, day.day, tzinfo=NEW_YORK).timestamp())
+    return start - 1 if end else start
+
+
+def _bar_starts(first: int, last: int, size: int, timespan: str) -> list[int]:
+    """Bar starts from ``first`` to ``last``: every interval (a 24-hour market), daily bars on weekdays
+    at midnight America/New_York."""
+    if timespan != "day":
+        begin = -(-first // size) * size
+        return list(range(begin, last + 1, size))
+    starts = []
+    day = datetime.fromtimestamp(first, NEW_YORK).date()
+    while True:
+        midnight = int(datetime(day.year, day.month, day.day, tzinfo=NEW_YORK).timestamp())
+        if midnight > last:
+            return starts
+        if midnight >= first and day.weekday() < 5:
+            starts.append(midnight)
+        day += timedelta(days=1)
 
 
 def _bar(open_: float, close: float) -> dict:

@@ -87,6 +87,8 @@ def clean_env(**overrides: str | None) -> dict[str, str]:
             "MASSIVE_POLL_INTERVAL",
             "SIMULATOR_INTERVAL",
             "SIMULATOR_SEED",
+            "MARKET_MINUTE_BARS_DAYS",
+            "MARKET_DAILY_BARS_DAYS",
             "DJANGO_SETTINGS_MODULE",
         }
     }

@@ -6,6 +6,10 @@
   message on the named channel ``CONTROL_CHANNEL`` (``request_recheck``). ``runfeed`` re-reads their
   counts from the database, so a duplicate or reordered message changes nothing and its periodic
   reconcile repairs a lost one.
+- History: a server whose history endpoint lacks bars asks ``runfeed`` (which owns the Massive
+  source and its rate budget) to fetch them, with a ``HISTORY`` message on the same channel
+  (``request_history``); a duplicate only queues what is already queued, and a lost one is asked for
+  again by the next request of the endpoint.
 
 Both use the channel layer ``LAYER_ALIAS`` ("market" in ``CHANNEL_LAYERS``, channels-redis on the same
 Redis as the default layer): a layer of its own, whose ``group_expiry`` is short, so a killed server
@@ -32,6 +36,8 @@ TICKS_GROUP = "market.ticks"
 CONTROL_CHANNEL = "market.control"
 TICK = "market.tick"
 RECHECK = "market.recheck"
+HISTORY = "market.history"
+HISTORY_KINDS = ("minute", "day")
 
 
 def feed_layer():
@@ -94,11 +100,58 @@ def request_recheck_soon(tickers: Iterable[str], layer=None) -> None:
     task.add_done_callback(_background.discard)
 
 
-async def receive_recheck(layer) -> list[str]:
-    """Wait for the next control message (``runfeed``) and return the valid tickers it names."""
+def request_history(ticker: str, kind: str, since: int, layer=None) -> bool:
+    """Ask ``runfeed`` to fetch ``kind`` bars of ``ticker`` from ``since`` on, from sync code in any
+    thread (the history endpoint). Never raises; False when it could not be sent."""
+    try:
+        message = {"type": HISTORY, "ticker": normalize_ticker(ticker), "kind": kind, "since": int(since)}
+    except (InvalidTicker, TypeError, ValueError):
+        return False
+    if kind not in HISTORY_KINDS:
+        return False
+    layer = layer if layer is not None else feed_layer()
+
+    async def send() -> bool:
+        try:
+            await layer.send(CONTROL_CHANNEL, message)
+        except Exception as exc:
+            logger.warning("could not ask runfeed for the history of %s (%s)", ticker, describe(exc))
+            return False
+        return True
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(send)()
+    task = loop.create_task(send())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return True
+
+
+async def receive_control(layer) -> tuple[str, object]:
+    """Wait for the next valid control message (``runfeed``): ``("recheck", [tickers])`` or
+    ``("history", (ticker, kind, since))``; malformed ones are logged and skipped."""
     while True:
         message = await layer.receive(CONTROL_CHANNEL)
-        raw = message.get("tickers") if message.get("type") == RECHECK else None
-        if isinstance(raw, list):
-            return valid_tickers(raw[:100_000])
+        kind = message.get("type")
+        if kind == RECHECK and isinstance(message.get("tickers"), list):
+            return "recheck", valid_tickers(message["tickers"][:100_000])
+        if kind == HISTORY:
+            try:
+                ticker = normalize_ticker(message["ticker"])
+                since = int(message["since"])
+                bars = message["kind"]
+            except (InvalidTicker, KeyError, TypeError, ValueError):
+                bars = None
+            if bars in HISTORY_KINDS:
+                return "history", (ticker, bars, since)
         logger.warning("ignored a malformed control message: %r", str(message)[:200])
+
+
+async def receive_recheck(layer) -> list[str]:
+    """Wait for the next re-check message and return the valid tickers it names (others are skipped)."""
+    while True:
+        kind, payload = await receive_control(layer)
+        if kind == "recheck":
+            return payload

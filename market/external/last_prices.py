@@ -6,7 +6,8 @@ falls back on the ticker set when the database cannot be read. The database stay
 ticker set: this is a copy that makes restarts smooth.
 
 Keys (none expires: a restart a day later still resumes):
-- ``finally:last_prices``: hash, ticker -> JSON ``[price, previous_price, timestamp]``
+- ``finally:last_prices``: hash, ticker -> JSON ``[price, previous_price, timestamp, previous_close]``
+  (an older runfeed's three items are read too)
 - ``finally:tickers``: set of the tickers ``runfeed`` tracks
 - ``finally:feed``: hash, the publisher's state (``FeedState``)
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from redis import asyncio as aioredis
 
-from ..models import PriceUpdate, make_update
+from ..updates import PriceUpdate, make_update
 
 logger = logging.getLogger(__name__)
 
@@ -81,17 +82,21 @@ def connect(url: str) -> aioredis.Redis:
 
 
 def _encode(update: PriceUpdate) -> str:
-    return json.dumps([update.price, update.previous_price, update.timestamp])
+    return json.dumps([update.price, update.previous_price, update.timestamp, update.previous_close])
 
 
 def _decode(ticker: str, raw: str) -> PriceUpdate | None:
     try:
-        price, previous, timestamp = (float(value) for value in json.loads(raw))
-    except (TypeError, ValueError):
+        values = json.loads(raw)
+        price, previous, timestamp = (float(value) for value in values[:3])
+        close = float(values[3]) if len(values) > 3 and values[3] is not None else None
+    except (TypeError, ValueError, IndexError, KeyError):
         return None
     if not all(math.isfinite(value) for value in (price, previous, timestamp)) or price <= 0:
         return None
-    return make_update(ticker, price, previous, timestamp)
+    if close is not None and not (math.isfinite(close) and close > 0):
+        close = None
+    return make_update(ticker, price, previous, timestamp, close)
 
 
 class LastPriceStore:

@@ -6,7 +6,8 @@ pages, trades and ``/healthz`` work unchanged on its cache. Its ``start()`` load
 stored with ``cache.apply`` (runfeed's previous prices and directions are kept). Whenever it notices a
 gap in the sequence (messages are lost while Redis is away or a server is not listening) it reloads
 the stored prices, and it reconnects with back-off for ever. Its ``add_ticker``/``remove_ticker`` and
-``tickers_changed`` ask ``runfeed`` to re-check those tickers (``control.request_recheck``).
+``tickers_changed`` ask ``runfeed`` to re-check those tickers (``control.request_recheck``), and its
+``request_history`` asks ``runfeed`` to fetch history from Massive (``control.request_history``).
 It is ``remote``: the ticker set, the periodic jobs and owner-only tick listeners live in ``runfeed``.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from .. import config
 from ..cache import PriceCache
 from ..interface import MarketDataSource
-from ..models import make_update
+from ..updates import make_update
 from . import control
 from .control import TICK, TICKS_GROUP, describe
 from .last_prices import LastPriceStore
@@ -97,6 +98,10 @@ class MirrorSource(MarketDataSource):
     def tickers_changed(self, tickers: Iterable[str]) -> None:
         """A change made while this process does not follow runfeed (e.g. ``manage.py shell``): ask now."""
         control.request_recheck_soon(tickers, self.layer)
+
+    def request_history(self, ticker: str, kind: str, since: int) -> bool:
+        """Ask runfeed, which owns the source and its rate budget, to fetch this history."""
+        return control.request_history(ticker, kind, since, self.layer)
 
     # Re-checks, batched per loop turn
 
@@ -210,9 +215,7 @@ class MirrorSource(MarketDataSource):
     def _apply(self, message: dict) -> None:
         cache = self.cache
         try:
-            updates = [
-                make_update(t, float(p), float(prev), float(ts)) for t, p, prev, ts in message["updates"]
-            ]
+            updates = [_update(*item) for item in message["updates"]]
             interval = float(message["interval"])
             source = str(message["source"])
         except (KeyError, TypeError, ValueError):
@@ -264,3 +267,9 @@ class MirrorSource(MarketDataSource):
             if newest is not None:
                 cache.mark_success(newest)
         self._in_sync = True
+
+
+def _update(ticker, price, previous, timestamp, previous_close=None, *more):
+    """A PriceUpdate from an ``updates`` item: 4 items from an older runfeed, 5 with the previous close."""
+    close = None if previous_close is None else float(previous_close)
+    return make_update(ticker, float(price), float(previous), float(timestamp), close)

@@ -3,7 +3,8 @@
 ``TickPublisher`` is a tick listener of ``runfeed``'s feed. After every write to the cache it sends one
 message to the group ``TICKS_GROUP``: the PriceUpdates that changed, the source's name and interval,
 the age of its last success, and a ``(run, seq)`` number; when a tick changed nothing it still sends
-one (a heartbeat), so servers can tell a quiet market from a dead feed. Every ``KEYFRAME_INTERVAL``
+one (a heartbeat), so servers can tell a quiet market from a dead feed. A change of a previous close
+alone (a new day) counts as a change, so the day's change reaches the mirrors. Every ``KEYFRAME_INTERVAL``
 seconds, and whenever it changes, the message also carries the tracked and the unknown tickers. After
 each message it stores the prices in Redis (``market.external.last_prices``).
 """
@@ -128,7 +129,10 @@ class TickPublisher(TickListener):
             "interval": self.feed.interval,
             "age": cache.age(now),
             "full": full,
-            "updates": [[u.ticker, u.price, u.previous_price, u.timestamp] for u in updates],
+            # [ticker, price, previous price, timestamp, previous close] (mirrors read 4 or 5 items).
+            "updates": [
+                [u.ticker, u.price, u.previous_price, u.timestamp, u.previous_close] for u in updates
+            ],
         }
         if send_set:
             # Mirrors drop prices of tickers no longer tracked, and show the unknown ones as such.

@@ -18,7 +18,7 @@ from .. import config, demand
 from ..factory import create_producing_source
 from ..feed import Feed, reset_feed
 from ..seed_prices import DEFAULT_TICKERS
-from .control import describe, feed_layer, is_shared, receive_recheck
+from .control import describe, feed_layer, is_shared, receive_control
 from .last_prices import LastPriceStore, connect
 from .leader import DEFAULT_TTL, RENEW_INTERVAL, LeaderLock
 from .publisher import TickPublisher
@@ -179,7 +179,7 @@ class FeedRunner:
         failures = 0
         while True:
             try:
-                tickers = await receive_recheck(self.layer)
+                kind, payload = await receive_control(self.layer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -189,8 +189,10 @@ class FeedRunner:
                 await asyncio.sleep(min(RENEW_INTERVAL * failures, 5.0))
                 continue
             failures = 0
-            if tickers:
-                feed.tickers_changed(tickers)
+            if kind == "recheck" and payload:
+                feed.tickers_changed(payload)
+            elif kind == "history":
+                feed.source.request_history(*payload)
 
     async def _keep_lock(self, lock: LeaderLock) -> None:
         """Renew the lease every second; return when another process holds the lock."""

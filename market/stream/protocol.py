@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..models import PriceUpdate
 from ..tickers import MAX_TICKERS_PER_MESSAGE, InvalidTicker, normalize_ticker
+from ..updates import PriceUpdate
 
 ACTIONS = ("subscribe", "unsubscribe")
 MESSAGES_PER_SECOND = 5.0  # a client's messages, on average: a page sends a few in all

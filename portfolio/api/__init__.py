@@ -22,7 +22,7 @@ traceback.
 from csp.decorators import csp_update
 from ninja import NinjaAPI, Swagger
 
-from . import errors, orders, portfolio, tickers, watchlist
+from . import errors, history, orders, portfolio, tickers, watchlist
 from .bodies import BodyParser
 from .errors import csrf_failure
 from .security import session_login
@@ -80,3 +80,4 @@ api.add_router("/portfolio/", portfolio.router)
 api.add_router("/watchlist/", watchlist.router)
 api.add_router("/tickers/", tickers.router)
 api.add_router("/orders/", orders.router)
+api.add_router("/history/", history.router)

@@ -1,13 +1,14 @@
-"""/api/portfolio/ and /api/portfolio/trade/: the user's cash and positions, and market trades."""
+"""/api/portfolio/, /api/portfolio/trade/ and /api/portfolio/history/: the user's cash and positions,
+market trades, and the value over time."""
 
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from portfolio import selectors, services
 from portfolio.events import trade_payload
 from portfolio.money import format_money, format_percent, format_price, format_quantity
 
 from .bodies import Fields, NumberOrText
-from .errors import documented
+from .errors import BadRequest, documented
 
 router = Router(tags=["portfolio"])
 
@@ -100,3 +101,32 @@ def trade(request, payload: Fields[TradeIn]):
     """
     executed = services.execute_trade(request.user, payload.ticker, payload.side, payload.quantity)
     return {"trade": trade_payload(executed), "cash": format_money(executed.cash_after)}
+
+
+class ValuePointOut(Schema):
+    t: int
+    value: str
+
+
+class ValueHistoryOut(Schema):
+    """The portfolio's value (decimal strings) over the range: the last snapshot of each interval,
+    oldest first, then the live value now. Snapshots are kept 30 days (by default), so 6M and 1Y show
+    at most that much."""
+
+    range: str
+    interval: str
+    points: list[ValuePointOut]
+
+
+@router.get(
+    "/history/", response={200: ValueHistoryOut, **documented(400, 401)}, url_name="portfolio-history"
+)
+def value_history(request, range_: str = Query("1D", alias="range", description="1H, 1D, 5D, 1M, 6M or 1Y")):
+    """The value over time for the value chart, downsampled in the database."""
+    name = (range_ or "").strip().upper() or "1D"
+    if name not in selectors.VALUE_RANGES:
+        raise BadRequest(f"range must be one of {', '.join(selectors.VALUE_RANGES)}, got {range_[:20]!r}")
+    series = selectors.value_series(request.user, name)
+    for point in series["points"]:
+        point["value"] = format_money(point["value"])
+    return series

@@ -14,8 +14,9 @@ router = Router(tags=["watchlist"])
 class PriceRowOut(Schema):
     """A ticker with its live price, as the price stream's PRICE (numbers; null before the first price).
 
-    ``state`` is ``priced``, ``pending`` (no price yet) or ``unknown`` (the source, Massive, does not
-    know the ticker). More keys may appear.
+    ``change`` is the last tick's; ``day_change`` (rounded to the cent) and ``day_change_percent``
+    (1.25 means +1.25 %) are against ``previous_close``. ``state`` is ``priced``, ``pending`` (no
+    price yet) or ``unknown`` (the source, Massive, does not know the ticker). More keys may appear.
     """
 
     ticker: str
@@ -25,6 +26,9 @@ class PriceRowOut(Schema):
     change_percent: float | None
     direction: str
     timestamp: float | None
+    previous_close: float | None
+    day_change: float | None
+    day_change_percent: float | None
     state: str
 
     model_config = {"extra": "allow"}

@@ -1,5 +1,5 @@
 /*
- * The dashboard: live quote rows (price, change over the chart window, flash, sparkline), adding and
+ * The dashboard: live quote rows (price, the day's change, flash, sparkline), adding and
  * removing tickers through the JSON API, and rows following "watchlist" frames so a change made in
  * another tab or in the admin shows up without a reload. Relies on the stream's default subscription.
  * Enter on a row (or a click) charts it.
@@ -48,13 +48,13 @@ function dashboard(table) {
     const update = stream.price(ticker);
     if (!update) return;
     const points = stream.history(ticker);
-    const reference = points.length ? points[Math.max(0, points.length - rules.sparklinePoints)][1] : update.price;
-    const change = update.price - reference;
+    // The day's change, against the previous close (the stream carries both).
+    const change = typeof update.day_change === "number" ? update.day_change : 0;
+    const percent = typeof update.day_change_percent === "number" ? update.day_change_percent : 0;
     const priceCell = row.querySelector("[data-price]");
     priceCell.textContent = fmt.price(update.price);
     const changeCell = row.querySelector("[data-change]");
     const percentCell = row.querySelector("[data-change-percent]");
-    const percent = reference ? (change / reference) * 100 : 0;
     changeCell.textContent = fmt.signed(change);
     percentCell.textContent = fmt.percent(percent);
     changeCell.dataset.sign = fmt.sign(change);
@@ -79,11 +79,11 @@ function dashboard(table) {
     const points = stream.history(ticker);
     const values = points.map((point) => point[1]);
     if (values.length === 0) values.push(update.price);
-    const reference = values[0];
-    const change = update.price - reference;
+    const change = typeof update.day_change === "number" ? update.day_change : 0;
+    const percent = typeof update.day_change_percent === "number" ? update.day_change_percent : 0;
     focus.querySelector("[data-focus-price]").textContent = fmt.price(update.price);
     const changeCell = focus.querySelector("[data-focus-change]");
-    changeCell.textContent = fmt.signed(change) + " (" + fmt.percent(reference ? (change / reference) * 100 : 0) + ")";
+    changeCell.textContent = fmt.signed(change) + " (" + fmt.percent(percent) + ")";
     changeCell.dataset.sign = fmt.sign(change);
     drawSeries(focus.querySelector("svg.chart"), values, rules.focusMinSpan);
     const { low, high } = bounds(values, rules.focusMinSpan);

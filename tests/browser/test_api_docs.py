@@ -12,6 +12,7 @@ pytestmark = pytest.mark.browser
 OPERATIONS = [
     "GET /api/portfolio/",
     "POST /api/portfolio/trade/",
+    "GET /api/portfolio/history/",
     "GET /api/watchlist/",
     "POST /api/watchlist/",
     "DELETE /api/watchlist/{ticker}/",
@@ -20,6 +21,7 @@ OPERATIONS = [
     "POST /api/orders/",
     "GET /api/orders/{id}/",
     "DELETE /api/orders/{id}/",
+    "GET /api/history/{ticker}/",
 ]
 
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from finally_site.checks import check_environment
+from finally_site.checks import check_environment, check_id
 from market import config
 from tests.support import PROJECT_DIR, clean_env, free_port, python_command
 
@@ -21,6 +21,8 @@ VARIABLES = (
     "SIMULATOR_SEED",
     "REDIS_URL",
     "MARKET_FEED",
+    "MARKET_MINUTE_BARS_DAYS",
+    "MARKET_DAILY_BARS_DAYS",
 )
 
 
@@ -45,6 +47,7 @@ def test_defaults_without_any_variable(env):
     assert config.redis_url() is None
     assert config.market_feed() == "embedded"
     assert (config.source_name(), config.source_interval()) == ("simulator", 0.5)
+    assert (config.minute_bars_days(), config.daily_bars_days()) == (7, 3650)
     assert config.validate() == []
 
 
@@ -115,6 +118,17 @@ def test_massive_base_url_must_be_http_and_loses_its_trailing_slash(env):
         config.massive_base_url()
 
 
+@pytest.mark.parametrize("variable", ["MARKET_MINUTE_BARS_DAYS", "MARKET_DAILY_BARS_DAYS"])
+def test_bar_retention_is_a_whole_number_of_days(env, variable):
+    reader = config.minute_bars_days if variable == "MARKET_MINUTE_BARS_DAYS" else config.daily_bars_days
+    env.setenv(variable, " 30 ")
+    assert reader() == 30
+    for raw in ("abc", "0", "-3", "1.5", "99999999"):
+        env.setenv(variable, raw)
+        with pytest.raises(config.ConfigError, match=f"^{variable} must be"):
+            reader()
+
+
 @pytest.mark.parametrize(("interval", "stale"), [(0.5, 5.0), (1.0, 5.0), (15.0, 45.0)])
 def test_a_source_is_stale_after_three_intervals_and_never_before_5_seconds(interval, stale):
     assert math.isclose(config.stale_after(interval), stale)
@@ -148,6 +162,13 @@ def test_the_system_check_reports_each_problem_as_a_named_error(settings):
     assert all(e.is_serious() for e in errors)
 
 
+def test_bad_bar_retention_is_reported_under_the_ids_reserved_for_it(env):
+    env.setenv("MARKET_MINUTE_BARS_DAYS", "x")
+    env.setenv("MARKET_DAILY_BARS_DAYS", "0")
+    ids = {check_id(problem) for problem in config.validate()}
+    assert ids == {"finally.E015", "finally.E016"}
+
+
 def test_the_system_check_is_silent_when_all_is_well(settings):
     settings.CONFIG_PROBLEMS = []
     assert check_environment() == []
@@ -165,6 +186,8 @@ BAD_SETTINGS = [
     ("DATABASE_URL", "nosuchdb://somewhere/db"),
     ("REDIS_URL", "http://127.0.0.1:6379"),
     ("MASSIVE_BASE_URL", "massive.example"),
+    ("MARKET_MINUTE_BARS_DAYS", "a week"),
+    ("MARKET_DAILY_BARS_DAYS", "0"),
 ]
 BAD_IDS = [f"{variable}={value}" for variable, value in BAD_SETTINGS]
 

@@ -75,11 +75,18 @@ def test_dashboard_sparklines_are_drawn_from_the_cache_history(client, priced):
     assert polyline_points(html, "MSFT") == 5
 
 
-def test_dashboard_change_is_measured_over_the_sparkline_window(client, priced):
+def test_dashboard_change_is_the_days_change_against_the_previous_close(client, priced):
+    get_feed().cache.set_previous_closes({"AAPL": 105.0})  # AAPL stands at 104.00
     html = client.get("/").content.decode()
     row = re.search(r'<tr class="quote" data-ticker="AAPL".*?</tr>', html, re.S).group(0)
-    assert re.search(r"data-change data-sign=\"up\">\+4\.00<", row)
-    assert re.search(r"data-change-percent data-sign=\"up\">\+4\.00%<", row)
+    assert re.search(r"data-change data-sign=\"down\">-1\.00<", row)
+    assert re.search(r"data-change-percent data-sign=\"down\">-0\.95%<", row)
+
+
+def test_dashboard_large_chart_header_shows_the_same_days_change_as_the_row(client, priced):
+    get_feed().cache.set_previous_closes({"AAPL": 102.0})
+    html = client.get("/").content.decode()
+    assert re.search(r'data-focus-change data-sign="up">\+2\.00 \(\+1\.96%\)<', html)
 
 
 def test_anonymous_dashboard_invites_the_visitor_to_log_in(client, priced):

@@ -200,3 +200,11 @@ def test_value_history_is_the_latest_snapshots_oldest_first():
     assert len(history) == 2
     assert history[0].recorded_at <= history[1].recorded_at
     assert history[-1].pk == PortfolioSnapshot.objects.filter(portfolio__user=user).latest("id").pk
+
+
+def test_price_rows_carry_the_days_change_against_the_previous_close():
+    get_feed().cache.set_previous_closes({"AAPL": 180.0})
+    set_price("AAPL", 181.8)
+    (row,) = selectors.price_rows(["AAPL"])
+    assert (row["previous_close"], row["day_change"]) == (180.0, 1.8)
+    assert row["day_change_percent"] == pytest.approx(1.0)

@@ -15,7 +15,7 @@ from channels_redis.core import RedisChannelLayer
 
 from market.external import control, publisher
 from market.external.control import receive_recheck, request_recheck
-from market.external.last_prices import FeedState, LastPriceStore, connect
+from market.external.last_prices import PRICES_KEY, FeedState, LastPriceStore, connect
 from market.external.leader import LeaderLock
 from market.external.mirror import MirrorSource
 from market.external.publisher import TickPublisher
@@ -387,3 +387,50 @@ async def test_a_killed_servers_channel_leaves_the_tick_group(layer, store, redi
             lambda: b"specific.deadserver!gone" not in client.zrange(group_key, 0, -1), message="the pruning"
         )
         assert len(client.zrange(group_key, 0, -1)) == 1  # the live follower stays
+
+
+# The day's change in external mode
+
+
+async def test_a_mirror_gets_the_previous_close_and_the_days_change(layer, store):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.set_previous_closes({"AAPL": 188.0})
+        pair.owner.cache.update_many(["AAPL"], [190.0], timestamp=1000.0)
+        await eventually(lambda: pair.mirror.cache.get_price("AAPL") == 190.0, message="the tick")
+    mirrored = pair.mirror.cache.get("AAPL")
+    assert (mirrored.previous_close, mirrored.day_change) == (188.0, 2.0)
+
+
+async def test_a_new_previous_close_alone_reaches_the_mirrors(layer, store):
+    async with Pair(layer, store) as pair:
+        pair.owner.cache.update_many(["AAPL"], [190.0], timestamp=1000.0)
+        await eventually(lambda: pair.mirror.cache.get_price("AAPL") == 190.0, message="the tick")
+        pair.owner.cache.set_previous_closes({"AAPL": 185.5})  # midnight: the day's close
+        await eventually(
+            lambda: pair.mirror.cache.previous_close("AAPL") == 185.5, message="the new previous close"
+        )
+    assert pair.mirror.cache.get("AAPL").day_change == 4.5
+
+
+async def test_a_mirror_still_reads_tick_messages_without_previous_closes(layer, store):
+    mirror = mirror_feed(layer, store)
+    await mirror.source.handle(message(1, [("AAPL", 190.0, 189.0, 1000.0)], full=True))
+    update = mirror.cache.get("AAPL")
+    assert (update.price, update.previous_price) == (190.0, 189.0)
+    assert update.previous_close == 190.0  # unknown: the first price stands for it
+
+
+async def test_the_last_prices_in_redis_keep_the_previous_close(layer, store):
+    await store.save(
+        [make_update("AAPL", 190.0, 189.0, 1000.0, previous_close=187.25)],
+        FeedState("run1", 1, "simulator", 0.5, 1000.0, 1000.0),
+        replace=True,
+    )
+    prices, _ = await store.load()
+    assert prices["AAPL"].previous_close == 187.25
+
+
+async def test_last_prices_an_older_runfeed_stored_are_still_read(store, redis_url):
+    redis.Redis.from_url(redis_url).hset(PRICES_KEY, "AAPL", "[190.0, 189.0, 1000.0]")
+    prices, _ = await store.load()
+    assert (prices["AAPL"].price, prices["AAPL"].previous_close) == (190.0, None)

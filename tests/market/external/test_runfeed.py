@@ -58,8 +58,9 @@ def test_runfeed_stops_cleanly_and_releases_its_lock(database_env, redis_port, s
     runfeed = start_runfeed(env, signum.name)
     wait_for(lambda: "ticks published" in runfeed.log() or not runfeed.alive, 20, 0.05, "published ticks")
     assert client.get(LOCK_KEY)
-    assert runfeed.stop(signum) == 0
+    returncode = runfeed.stop(signum)
     log = runfeed.log()
+    assert returncode == 0, f"runfeed ended with {returncode}; its log ends:\n{log[-3000:]}"
     assert log.rstrip().endswith("runfeed: stopped")
     assert "Traceback" not in log
     assert client.get(LOCK_KEY) is None

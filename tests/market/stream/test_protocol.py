@@ -111,7 +111,7 @@ def test_a_connection_cannot_grow_past_its_limit(monkeypatch):
 
 
 def test_snapshot_frame_has_price_updates_and_history_pairs():
-    update = make_update("AAPL", 191.0, 190.0, 1700000000.5)
+    update = make_update("AAPL", 191.0, 190.0, 1700000000.5, previous_close=188.5)
     frame = json.loads(
         snapshot_frame({"AAPL": update}, {"AAPL": [(1700000000.0, 190.0), (1700000000.5, 191.0)]})
     )
@@ -125,6 +125,9 @@ def test_snapshot_frame_has_price_updates_and_history_pairs():
                 "timestamp": 1700000000.5,
                 "change": 1.0,
                 "direction": "up",
+                "previous_close": 188.5,
+                "day_change": 2.5,
+                "day_change_percent": pytest.approx(2.5 / 188.5 * 100),
             }
         },
         "history": {"AAPL": [[1700000000.0, 190.0], [1700000000.5, 191.0]]},
