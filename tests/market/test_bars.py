@@ -405,6 +405,7 @@ async def test_the_tick_path_never_waits_for_a_locked_database():
         blocker.rollback()
         blocker.close()
     try:
+
         async def both_minutes():
             bars = await minute_bars()
             return bars if len([bar for bar in bars if bar[0] == "AAPL"]) >= 2 else None
