@@ -136,7 +136,6 @@ class MassiveDataSource(MarketDataSource):
         self._api_key = api_key
         self.budget = budget if budget is not None else _default_budget()
         self._client = self._new_client()
-        self._client.client = _RecordingPool(self._client.client, self.budget)
         self._backfill = None  # made on the first history request (it writes to the database)
         self._tickers: list[str] = []
         self._task: asyncio.Task | None = None
@@ -267,6 +266,7 @@ class MassiveDataSource(MarketDataSource):
         self.budget.reserve_for_polls(self.interval, len(chunks))
         self.budget.poll_slot(self.interval)  # polls never closer than the interval: the reserve holds
         for chunk in chunks:
+            self.budget.record()  # the poll's request, counted against the plan (never held back)
             # raw=True: the client would turn a body that is not JSON into an empty list, silently.
             response = self._client.get_snapshot_all("stocks", tickers=chunk, raw=True)
             snapshots.extend(parse_snapshots(response.data))
@@ -416,21 +416,6 @@ def parse_snapshots(body: bytes) -> list[TickerSnapshot]:
         for item in items
         if isinstance(item, dict) and isinstance(item.get("ticker"), str)
     ]
-
-
-class _RecordingPool:
-    """The poll client's urllib3 pool manager: every request is counted in the budget (never held)."""
-
-    def __init__(self, pool, budget: RequestBudget):
-        self._pool = pool
-        self._budget = budget
-
-    def request(self, *args, **kwargs):
-        self._budget.record()
-        return self._pool.request(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._pool, name)
 
 
 def _default_budget() -> RequestBudget:

@@ -11,9 +11,13 @@ true`` and serves what the database has meanwhile. Requests are not repeated wit
 ``ASK_AGAIN_AFTER`` seconds.
 """
 
+import json
 import logging
 import threading
 import time
+from datetime import timedelta
+
+from massive.rest.models import Agg
 
 from ..feed import get_feed
 from .models import HistoryCoverage
@@ -21,6 +25,7 @@ from .models import HistoryCoverage
 logger = logging.getLogger("market.history")
 
 ASK_AGAIN_AFTER = 30.0
+AGGS_LIMIT = 50000  # Massive's most per answer: 7 days of minutes, or 10 years of days, in one request
 _asked: dict[tuple[str, str], float] = {}
 _asked_lock = threading.Lock()
 
@@ -68,26 +73,6 @@ class _Stopped(Exception):
     """The backfiller stopped while a request waited for the budget."""
 
 
-class _BudgetedPool:
-    """The backfill client's urllib3 pool manager, each request waiting for the budget first.
-
-    massive's ``list_aggs`` follows ``next_url`` pages itself; every page is a request through here,
-    so every page counts against the plan's limit.
-    """
-
-    def __init__(self, pool, acquire):
-        self._pool = pool
-        self._acquire = acquire
-
-    def request(self, *args, **kwargs):
-        if not self._acquire():
-            raise _Stopped
-        return self._pool.request(*args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._pool, name)
-
-
 class Backfiller:
     """Fetches queued history from Massive's aggregates in a thread of its own, within the budget.
 
@@ -114,7 +99,6 @@ class Backfiller:
         self._busy: tuple[str, str] | None = None
         self._thread: threading.Thread | None = None
         self.fetched = 0
-        client.client = _BudgetedPool(client.client, lambda: budget.acquire_spare(self._stop))
 
     def request(self, ticker: str, kind: str, since: int) -> bool:
         if kind not in ("minute", "day"):
@@ -192,7 +176,7 @@ class Backfiller:
                 "fetching the %s history of %s failed (%s)%s",
                 kind,
                 ticker,
-                describe_error(exc, getattr(self.client, "BASE", "Massive")),
+                describe_error(exc, self.client.BASE),
                 "; retrying" if attempts < self.RETRIES else "; giving up for now",
             )
             self._stop.wait(min(30.0, 2.0**attempts))
@@ -212,9 +196,7 @@ class Backfiller:
         now = self.clock()
         if kind == "minute":
             start = int(now - self.minute_days * 86400)  # the whole span kept: one request serves every range
-            aggs = self.client.list_aggs(
-                ticker, 1, "minute", start * 1000, int(now * 1000), sort="asc", limit=50000
-            )
+            aggs = self._aggs(ticker, "minute", start * 1000, int(now * 1000))
             rows = [
                 (ticker, int(agg.timestamp // 1000) // 60 * 60, agg.open, agg.high, agg.low, agg.close)
                 for agg in aggs
@@ -224,8 +206,8 @@ class Backfiller:
         else:
             start = int(max(min(since, now - 365 * 86400), now - self.daily_days * 86400))
             first_day, today = calendar.new_york_date(start), calendar.new_york_date(now)
-            aggs = self.client.list_aggs(
-                ticker, 1, "day", first_day.isoformat(), today.isoformat(), sort="asc", limit=50000
+            aggs = self._aggs(
+                ticker, "day", _midnight_ms(first_day), _midnight_ms(today + timedelta(days=1)) - 1
             )
             # A daily aggregate's timestamp is midnight America/New_York of its day.
             rows = [
@@ -245,6 +227,48 @@ class Backfiller:
             write(rows[i : i + 10_000], merge=False)
         store.write_coverage(ticker, kind, start, now)
         return len(rows)
+
+    def _aggs(self, ticker: str, timespan: str, start_ms: int, end_ms: int) -> list[Agg]:
+        """Every aggregate of ``ticker`` in ``[start_ms, end_ms]``, one request at a time, each waiting
+        for the budget first. A span Massive answers in several pages (``next_url``) continues from
+        the page's last bar, so every request is one the budget counted."""
+        aggs: list[Agg] = []
+        while True:
+            if not self.budget.acquire_spare(self._stop):
+                raise _Stopped
+            response = self.client.get_aggs(
+                ticker, 1, timespan, start_ms, end_ms, sort="asc", limit=AGGS_LIMIT, raw=True
+            )
+            page, more = parse_aggs(response.data)
+            aggs += page
+            if not (more and page) or page[-1].timestamp >= end_ms:
+                return aggs
+            start_ms = int(page[-1].timestamp) + 1
+
+
+def parse_aggs(body: bytes) -> tuple[list[Agg], bool]:
+    """The aggregates of an aggregates answer, and whether Massive has more (a ``next_url``).
+
+    Raises ``MassiveInvalidResponse`` for a body that is not such an answer (the client would give an
+    empty list for it, silently).
+    """
+    from ..massive_client import MassiveInvalidResponse
+
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MassiveInvalidResponse(f"Massive answered with a body that is not JSON ({exc})") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("results", []), list):
+        raise MassiveInvalidResponse("Massive answered with JSON that is not an aggregates answer")
+    results = [Agg.from_dict(item) for item in payload.get("results") or [] if isinstance(item, dict)]
+    return results, bool(payload.get("next_url"))
+
+
+def _midnight_ms(day) -> int:
+    """Midnight America/New_York of ``day``, in Unix milliseconds (a daily aggregate's timestamp)."""
+    from . import calendar
+
+    return int(calendar.day_start(day) * 1000)
 
 
 def _complete(agg) -> bool:
