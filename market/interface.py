@@ -12,6 +12,8 @@ never has to probe a source for them:
   its snapshots); otherwise the bar recorder sets it from the stored daily bars;
 - ``request_history(ticker, kind, since)``: fetch history the database lacks (Massive's aggregates;
   a mirror passes the request on to ``runfeed``);
+- ``request_directory()``: load the ticker directory of company names (Massive's reference data;
+  a mirror passes the request on to ``runfeed``);
 - ``remote``: the source stands for one that runs in another process (``MirrorSource`` follows
   ``runfeed``); this process then does none of the owner's work (periodic jobs, owner-only tick
   listeners), and ``tickers_changed()`` passes changes on even when the feed does not run here.
@@ -76,6 +78,11 @@ class MarketDataSource(ABC):
     def request_history(self, ticker: str, kind: str, since: int) -> bool:
         """Fetch ``kind`` ("minute" or "day") bars of ``ticker`` from ``since`` (Unix seconds) on into the
         database, in the background. Returns whether the source can (default: it cannot). Thread-safe."""
+        return False
+
+    def request_directory(self) -> bool:
+        """Load the ticker directory (``market.directory``) in the background, if the source has one to
+        give. Returns whether it does (default: it does not). Thread-safe."""
         return False
 
     def tickers_changed(self, tickers: Iterable[str]) -> None:

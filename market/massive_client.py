@@ -135,8 +135,9 @@ class MassiveDataSource(MarketDataSource):
         )
         self._api_key = api_key
         self.budget = budget if budget is not None else _default_budget()
-        self._client = self._new_client()
+        self._client = self.new_client()
         self._backfill = None  # made on the first history request (it writes to the database)
+        self._directory = None  # made on the first suggestions request (idem)
         self._tickers: list[str] = []
         self._task: asyncio.Task | None = None
         # What was last written per ticker, (price, trade timestamp or None for a close, previous close):
@@ -147,7 +148,9 @@ class MassiveDataSource(MarketDataSource):
         self.last_error: str | None = None
         self.consecutive_failures = 0
 
-    def _new_client(self) -> RESTClient:
+    def new_client(self) -> RESTClient:
+        """A client set up as the poll's (no retries, non-200 raised with its status), with a pool of
+        its own: the history backfill and the ticker directory each get one."""
         return RESTClient(
             api_key=self._api_key,
             base=self.base_url,
@@ -168,9 +171,9 @@ class MassiveDataSource(MarketDataSource):
             self._task = asyncio.create_task(self._poll_forever(), name="massive-poller")
 
     async def stop(self) -> None:
-        backfill = self._backfill
-        if backfill is not None:
-            await asyncio.to_thread(backfill.stop)
+        for worker in (self._backfill, self._directory):
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
         task, self._task = self._task, None
         if task is None:
             return
@@ -202,10 +205,26 @@ class MassiveDataSource(MarketDataSource):
             from .history.backfill import Backfiller
 
             self._backfill = Backfiller(
-                self._new_client(), self.budget, config.minute_bars_days(), config.daily_bars_days()
+                self.new_client(), self.budget, config.minute_bars_days(), config.daily_bars_days()
             )
         self._backfill.start()
         return self._backfill.request(normalize_ticker(ticker), kind, int(since))
+
+    def request_directory(self) -> bool:
+        """Load Massive's reference tickers into the directory (``market.directory``), after backfills."""
+        if self._directory is None:
+            from .directory import DirectoryLoader
+
+            self._directory = DirectoryLoader(self.new_client(), self.budget, busy=self._backfilling)
+        return self._directory.request()
+
+    def _backfilling(self) -> bool:
+        return self._backfill is not None and self._backfill.pending > 0
+
+    @property
+    def directory(self):
+        """The ticker directory's loader, once a load was asked for (None before)."""
+        return self._directory
 
     @property
     def backfill(self):

@@ -37,6 +37,16 @@ def tracked() -> list[str]:
     return get_feed().tracked_tickers()
 
 
+def company_names(query: str, limit: int = 10) -> list[tuple[str, str]]:
+    """``(ticker, name)`` pairs the market's directory knows for ``query`` (Massive's reference data,
+    ``market.directory``). The first call asks the source to load the directory, in the background
+    and within its rate budget: until then, and without Massive, there are none."""
+    from . import directory
+
+    get_feed().source.request_directory()
+    return directory.search(query, limit)
+
+
 def is_live() -> bool:
     """Whether prices are fresh: the source succeeded within three of its intervals (and 5 s)."""
     return not get_feed().is_stale()

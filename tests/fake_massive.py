@@ -1,8 +1,10 @@
 """A local HTTP server speaking the part of the Massive REST API the app uses, for tests and demos.
 
-It serves ``GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B`` and the aggregates,
+It serves ``GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B``, the aggregates,
 ``GET /v2/aggs/ticker/{T}/range/{multiplier}/{timespan}/{from}/{to}`` (``adjusted``, ``sort``,
-``limit``; pages linked by ``next_url``), with Massive's documented bodies, checks the API key the way
+``limit``; pages linked by ``next_url``), and the reference tickers, ``GET /v3/reference/tickers``
+(``market``, ``active``, ``search``, ``limit``, ``cursor``; pages linked by ``next_url``), with
+Massive's documented bodies, checks the API key the way
 ``massive.RESTClient`` sends it (``Authorization: Bearer KEY``; the ``apiKey`` query parameter works
 too), records every request, can enforce a plan's rate limit (``rate_limit``: 429 with
 ``Retry-After`` past it), and can be switched at any moment into each way Massive can fail. In a
@@ -39,6 +41,23 @@ import pytest
 from market.seed_prices import SEED_PRICES
 
 SNAPSHOT_PATH = "/v2/snapshot/locale/us/markets/stocks/tickers"
+REFERENCE_PATH = "/v3/reference/tickers"
+# The companies the reference endpoint knows besides the default ten (a listing, as Massive's has).
+REFERENCE_NAMES = {
+    "AAPL": "Apple Inc.",
+    "AMZN": "Amazon.com, Inc.",
+    "GOOGL": "Alphabet Inc. Class A Common Stock",
+    "JPM": "JPMorgan Chase & Co.",
+    "META": "Meta Platforms, Inc. Class A Common Stock",
+    "MSFT": "Microsoft Corporation",
+    "NFLX": "Netflix, Inc.",
+    "NVDA": "NVIDIA Corporation",
+    "TSLA": "Tesla, Inc. Common Stock",
+    "V": "Visa Inc.",
+    "ACMW": "Acme Widgets Holdings, Inc.",
+    "ZEBR": "Zebra Technologies Corporation Class A Common Stock",
+    "BRK.B": "Berkshire Hathaway Inc. New",
+}
 AGGS_PATH = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/(\d+)/(minute|hour|day)/([^/]+)/([^/]+)$")
 TIMESPAN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 NEW_YORK = ZoneInfo("America/New_York")
@@ -102,6 +121,8 @@ class FakeMassive:
         self.max_in_window = 0
         self.aggs_page_size: int | None = None  # results per page (else the request's ``limit``)
         self.aggs_since: float | None = None  # no bars before this Unix time (a listing date)
+        self.reference_names: dict[str, str] = dict(REFERENCE_NAMES)  # the companies it lists
+        self.reference_page_size: int | None = None  # results per page (else the request's ``limit``)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -218,6 +239,9 @@ class FakeMassive:
     def aggs_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if AGGS_PATH.match(r.path)]
 
+    def reference_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == REFERENCE_PATH]
+
     # The bars it serves (a smooth path around the previous close, the same on every request)
 
     @classmethod
@@ -273,6 +297,8 @@ class FakeMassive:
         aggs = AGGS_PATH.match(path)
         if aggs is not None:
             return self._aggs(*aggs.groups(), query)
+        if path == REFERENCE_PATH:
+            return self._reference(query)
         if path != SNAPSHOT_PATH:
             return 404, {}, _error_body("NOT_FOUND", "Route not found")
         if behaviour.garbage:
@@ -351,6 +377,48 @@ class FakeMassive:
                 f"{self.url}/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{next_from}/{end}?"
                 + urlencode(more)
             )
+        return 200, {}, json.dumps(body).encode()
+
+    def _reference(self, query: dict):
+        """``/v3/reference/tickers``: Massive's reference tickers, sorted by ticker, a page at a time."""
+        try:
+            limit = min(int(query.get("limit", 100)), 1000)
+            offset = int(query.get("cursor", "0") or 0)
+        except ValueError:
+            return 400, {}, _error_body("ERROR", "Could not parse the limit or cursor")
+        with self._lock:
+            names = sorted(self.reference_names.items())
+        if query.get("market", "stocks") != "stocks":
+            names = []
+        search = query.get("search", "").lower()
+        if search:
+            names = [(t, n) for t, n in names if search in t.lower() or search in n.lower()]
+        page = self.reference_page_size or limit
+        chunk = names[offset : offset + page]
+        body = {
+            "results": [
+                {
+                    "ticker": ticker,
+                    "name": name,
+                    "market": "stocks",
+                    "locale": "us",
+                    "primary_exchange": "XNAS",
+                    "type": "CS",
+                    "active": True,
+                    "currency_name": "usd",
+                    "cik": "0000320193",
+                    "last_updated_utc": "2026-11-30T00:00:00Z",
+                }
+                for ticker, name in chunk
+            ],
+            "status": "OK",
+            "request_id": uuid.uuid4().hex,
+            "count": len(chunk),
+        }
+        if offset + page < len(names):
+            more = {k: v for k, v in query.items() if k in ("market", "active", "search", "limit", "sort")}
+            more["cursor"] = str(offset + page)
+            body["next_url"] = f"{self.url}{REFERENCE_PATH}?" + urlencode(more)
         return 200, {}, json.dumps(body).encode()
 
     def _snapshot(self, ticker: str, market: str, step: int, trade: _Trade | None) -> dict:

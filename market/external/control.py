@@ -10,6 +10,9 @@
   source and its rate budget) to fetch them, with a ``HISTORY`` message on the same channel
   (``request_history``); a duplicate only queues what is already queued, and a lost one is asked for
   again by the next request of the endpoint.
+- Directory: a server asked for ticker suggestions asks ``runfeed`` to load the ticker directory
+  (``market.directory``) with a ``DIRECTORY`` message (``request_directory``); a load already done
+  within a day is not redone.
 
 Both use the channel layer ``LAYER_ALIAS`` ("market" in ``CHANNEL_LAYERS``, channels-redis on the same
 Redis as the default layer): a layer of its own, whose ``group_expiry`` is short, so a killed server
@@ -37,6 +40,7 @@ CONTROL_CHANNEL = "market.control"
 TICK = "market.tick"
 RECHECK = "market.recheck"
 HISTORY = "market.history"
+DIRECTORY = "market.directory"
 HISTORY_KINDS = ("minute", "day")
 
 
@@ -129,14 +133,40 @@ def request_history(ticker: str, kind: str, since: int, layer=None) -> bool:
     return True
 
 
+def request_directory(layer=None) -> bool:
+    """Ask ``runfeed`` to load the ticker directory (``market.directory``), from sync code in any thread.
+    Never raises; False when it could not be sent."""
+    layer = layer if layer is not None else feed_layer()
+
+    async def send() -> bool:
+        try:
+            await layer.send(CONTROL_CHANNEL, {"type": DIRECTORY})
+        except Exception as exc:
+            logger.warning("could not ask runfeed for the ticker directory (%s)", describe(exc))
+            return False
+        return True
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(send)()
+    task = asyncio.get_running_loop().create_task(send())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return True
+
+
 async def receive_control(layer) -> tuple[str, object]:
-    """Wait for the next valid control message (``runfeed``): ``("recheck", [tickers])`` or
-    ``("history", (ticker, kind, since))``; malformed ones are logged and skipped."""
+    """Wait for the next valid control message (``runfeed``): ``("recheck", [tickers])``,
+    ``("history", (ticker, kind, since))`` or ``("directory", None)``; malformed ones are logged and
+    skipped."""
     while True:
         message = await layer.receive(CONTROL_CHANNEL)
         kind = message.get("type")
         if kind == RECHECK and isinstance(message.get("tickers"), list):
             return "recheck", valid_tickers(message["tickers"][:100_000])
+        if kind == DIRECTORY:
+            return "directory", None
         if kind == HISTORY:
             try:
                 ticker = normalize_ticker(message["ticker"])

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MEMBERSHIP_REFRESH = 2.0  # a follower re-joins the group this often (a restarted Redis forgot it)
 START_TIMEOUT = 2.0
+DIRECTORY_ASK_EVERY = 60.0
 RETRY_MIN, RETRY_MAX = 0.5, 2.0
 
 
@@ -56,6 +57,7 @@ class MirrorSource(MarketDataSource):
         self._follow_task: asyncio.Task | None = None
         self._send_task: asyncio.Task | None = None
         self._asked: set[str] = set()
+        self._directory_asked = -DIRECTORY_ASK_EVERY
         self._ask_wake: asyncio.Event | None = None
 
     # The MarketDataSource interface
@@ -102,6 +104,17 @@ class MirrorSource(MarketDataSource):
     def request_history(self, ticker: str, kind: str, since: int) -> bool:
         """Ask runfeed, which owns the source and its rate budget, to fetch this history."""
         return control.request_history(ticker, kind, since, self.layer)
+
+    def request_directory(self) -> bool:
+        """Ask runfeed, which owns the source and its rate budget, to load the ticker directory (at
+        most once a minute: every keystroke in a ticker box asks)."""
+        if self.name != "massive":
+            return False
+        now = time.monotonic()
+        if now - self._directory_asked < DIRECTORY_ASK_EVERY:
+            return True
+        self._directory_asked = now
+        return control.request_directory(self.layer)
 
     # Re-checks, batched per loop turn
 

@@ -193,6 +193,8 @@ class FeedRunner:
                 feed.tickers_changed(payload)
             elif kind == "history":
                 feed.source.request_history(*payload)
+            elif kind == "directory":
+                feed.source.request_directory()
 
     async def _keep_lock(self, lock: LeaderLock) -> None:
         """Renew the lease every second; return when another process holds the lock."""

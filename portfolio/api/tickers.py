@@ -1,7 +1,8 @@
 """/api/tickers/?q=: ticker suggestions for the ticker boxes, as one types.
 
-A second source of tickers and names (Massive's reference search) joins through
-``selectors.ticker_suggestions(..., more=<its (ticker, name) pairs>)``, behind the same endpoint.
+The tickers the feed tracks with their last prices, the names the project knows, and with Massive
+the names of its reference data (``market.prices.company_names``: the ticker directory, loaded in the
+background within the plan's rate budget) join in ``selectors.ticker_suggestions``.
 """
 
 from ninja import Router, Schema
@@ -33,5 +34,7 @@ class TickerSuggestionsOut(Schema):
 def suggest_tickers(request, q: SuggestionQuery = ""):
     """Tickers whose symbol starts with ``q`` or whose company name has words starting with its words
     (case-insensitive): the tickers the feed tracks, with their last price, and known company names."""
-    suggestions = selectors.ticker_suggestions(q, market_prices.tracked(), market_prices.price)
+    suggestions = selectors.ticker_suggestions(
+        q, market_prices.tracked(), market_prices.price, more=market_prices.company_names(q)
+    )
     return {"tickers": suggestions}
