@@ -387,6 +387,7 @@ async def test_a_database_that_goes_away_is_reported_once_and_gets_everything_wh
         await recorder.stop()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="holds a SQLite write lock")
 async def test_the_tick_path_never_waits_for_a_locked_database():
     t0 = ny(2026, 6, 1, 10, 0)

@@ -63,7 +63,7 @@ def sqlite_database(tmp_path: Path):
 def postgres_database():
     """A database of its own on the PostgreSQL server the test run uses (dropped afterwards)."""
     if connection.vendor != "postgresql":
-        pytest.skip("runs in the PostgreSQL pass (scripts/test)")
+        pytest.skip("runs in the PostgreSQL pass (scripts/test), which selects it")
     parts = urlsplit(os.environ["DATABASE_URL"])
     name = f"finally_restart_{uuid.uuid4().hex[:8]}"
     admin_url = urlunsplit(parts._replace(path="/postgres"))
@@ -230,6 +230,7 @@ def test_a_restarted_embedded_server_continues_every_ticker_from_its_last_price(
 
 
 @pytest.mark.postgres
+@pytest.mark.postgres_only
 @pytest.mark.django_db
 def test_a_restarted_embedded_server_continues_every_ticker_on_postgresql():
     with postgres_database() as url:
@@ -330,6 +331,7 @@ def test_a_restarted_runfeed_continues_from_the_database_when_redis_forgot_the_p
 
 @pytest.mark.redis
 @pytest.mark.postgres
+@pytest.mark.postgres_only
 @pytest.mark.django_db
 def test_a_restarted_runfeed_continues_every_ticker_on_postgresql(redis_port):
     with postgres_database() as url:
