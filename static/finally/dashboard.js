@@ -69,7 +69,7 @@ function dashboard(table) {
     row.querySelector("[data-price]").textContent = "no price / unknown";
   }
 
-  /* The large chart of the selected ticker, with the window's high, low and last tick. */
+  /* The large chart of the selected ticker, with the previous close and the recent ticks' high and low. */
   function paintFocus() {
     if (!focus) return;
     const ticker = focus.dataset.ticker;
@@ -89,13 +89,16 @@ function dashboard(table) {
     const { low, high } = bounds(values, rules.focusMinSpan);
     focus.querySelector("[data-focus-high]").textContent = fmt.price(high);
     focus.querySelector("[data-focus-low]").textContent = fmt.price(low);
+    const previousClose = typeof update.previous_close === "number" ? fmt.price(update.previous_close) : "—";
+    focus.querySelector('[data-focus-stat="close"]').textContent = previousClose;
     focus.querySelector('[data-focus-stat="high"]').textContent = fmt.price(Math.max(...values));
     focus.querySelector('[data-focus-stat="low"]').textContent = fmt.price(Math.min(...values));
-    focus.querySelector('[data-focus-stat="tick"]').textContent = fmt.signed(update.change);
     if (points.length > 1) {
       const seconds = Math.round(points[points.length - 1][0] - points[0][0]);
-      focus.querySelector("[data-focus-window]").textContent =
-        "last " + (seconds >= 60 ? Math.floor(seconds / 60) + " min " : "") + (seconds % 60) + " s";
+      const span = "last " + (seconds >= 60 ? Math.floor(seconds / 60) + " min " : "") + (seconds % 60) + " s";
+      focus.querySelector("[data-focus-window]").textContent = span;
+      focus.querySelector('[data-focus-stat-label="high"]').textContent = "High, " + span;
+      focus.querySelector('[data-focus-stat-label="low"]').textContent = "Low, " + span;
     }
   }
 

@@ -16,6 +16,7 @@ const money = (value) =>
   FinAlly.fmt ? FinAlly.fmt.money(value) : `$${Number(value).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 const TYPE_NAMES = { market: "market", limit: "limit", stop: "stop", stop_limit: "stop limit" };
 const TIF_NAMES = { day: "day", gtc: "GTC" };
+const TIF_SUMMARIES = { day: "day (cancelled at 16:00 New York time)", gtc: "good till cancelled" };
 
 function csrfToken() {
   const input = ticket.querySelector('input[name="csrfmiddlewaretoken"]');
@@ -180,7 +181,7 @@ function setup() {
     summary.textContent =
       `${verb} ${shares} ${body.ticker} ${TYPE_NAMES[type]}` +
       (prices.length ? ` ${prices.join(" ")}` : "") +
-      `, ${TIF_NAMES[body.time_in_force]}` +
+      `, ${TIF_SUMMARIES[body.time_in_force]}` +
       (value !== null ? `: est. ${money(value)}` : "");
     pending = body;
     confirmBox.hidden = false;
@@ -259,6 +260,7 @@ function setup() {
         return row;
       }),
     );
+    ticket.querySelector("#order-history-empty").hidden = orders.length > 0;
   }
 
   async function refresh() {

@@ -134,7 +134,16 @@ export function mountPriceChart(element, options = {}) {
     layout: { background: { color: "transparent" }, textColor: COLORS.text, fontSize: 11, attributionLogo: false },
     grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
     rightPriceScale: { borderColor: COLORS.grid },
-    timeScale: { borderColor: COLORS.grid, timeVisible: true, secondsVisible: false, tickMarkFormatter: tickMark },
+    // maxBarSpacing: a range with few bars yet (a fresh ticker, a morning's 1D) keeps candles candle-sized;
+    // rightOffset: room after the current bar for its time label and the next bar.
+    timeScale: {
+      borderColor: COLORS.grid,
+      timeVisible: true,
+      secondsVisible: false,
+      maxBarSpacing: 24,
+      rightOffset: 2,
+      tickMarkFormatter: tickMark,
+    },
     crosshair: { mode: LightweightCharts.CrosshairMode.Normal },
     localization: { timeFormatter: (time) => (state.interval >= 86400 ? fullDate : fullTime).format(new Date(time * 1000)) + " ET" },
   });

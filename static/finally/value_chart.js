@@ -10,6 +10,8 @@
  * ready | empty | error, data-points), which the browser tests read.
  */
 
+import { money } from "./format.js";
+
 export const VALUE_RANGES = ["1D", "5D", "1M", "6M", "1Y"];
 const REFRESH_MS = 30000;
 const NEW_YORK = "America/New_York";
@@ -75,7 +77,10 @@ export function mountValueChart(element, options = {}) {
       secondsVisible: false,
       tickMarkFormatter: (time) => (state.daily ? shortDate : shortTime).format(new Date(time * 1000)),
     },
-    localization: { timeFormatter: (time) => fullTime.format(new Date(time * 1000)) + " ET" },
+    localization: {
+      timeFormatter: (time) => fullTime.format(new Date(time * 1000)) + " ET",
+      priceFormatter: (value) => money(value),
+    },
   });
   const series = chart.addSeries(LightweightCharts.AreaSeries, {
     lineColor: "#38bdf8",

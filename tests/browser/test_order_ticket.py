@@ -96,6 +96,7 @@ def test_enter_in_the_quantity_box_places_no_order(ticket_page):
     assert page.posted_orders == []
     expect(page.locator("#open-orders-empty")).to_be_visible()
     expect(page.locator("#order-history tbody tr")).to_have_count(0)
+    expect(page.locator("#order-history-empty")).to_be_visible()
 
 
 def test_a_limit_order_placed_through_the_review_opens_fills_live_and_another_is_cancelled(
@@ -106,7 +107,9 @@ def test_a_limit_order_placed_through_the_review_opens_fills_live_and_another_is
     expect(page.locator("#ticket-estimate")).to_contain_text("Est. cost: $1,850.00")
     expect(page.locator("#ticket-estimate")).to_contain_text("buying power after: $8,150.00")
     page.locator("#ticket-review").click()
-    expect(page.locator("#ticket-summary")).to_have_text("Buy 10 AAPL limit $185.00, day: est. $1,850.00")
+    expect(page.locator("#ticket-summary")).to_have_text(
+        "Buy 10 AAPL limit $185.00, day (cancelled at 16:00 New York time): est. $1,850.00"
+    )
     assert page.posted_orders == []
     page.locator("#ticket-place").click()
     open_rows = page.locator("#open-orders tbody tr")
@@ -122,6 +125,7 @@ def test_a_limit_order_placed_through_the_review_opens_fills_live_and_another_is
     filled = page.locator("#order-history tbody tr[data-status=filled]")
     expect(filled).to_have_count(1, timeout=15_000)
     expect(filled).to_contain_text("$184.50")
+    expect(page.locator("#order-history-empty")).to_be_hidden()
     expect(open_rows).to_have_count(1)
 
     page.locator("#open-orders tbody tr button", has_text="Cancel").click()
