@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import config, demand, hooks, jobs
+from . import config, demand, hooks, jobs, memory
 from .cache import PriceCache
 from .factory import create_market_data_source
 from .interface import MarketDataSource
@@ -137,6 +137,7 @@ class Feed:
                 self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="feed-reconcile"))
                 self._tasks += jobs.start_periodic_jobs()
             self._started = True
+            memory.freeze_startup_objects()
             logger.info(
                 "market feed started: %s every %ss, %d tickers%s",
                 self.source.name,

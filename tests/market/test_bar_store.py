@@ -110,3 +110,30 @@ def test_before_todays_daily_bar_is_written_the_previous_close_is_todays_first_m
     )
     store.write_minute_bars([("NEW", midnight - 60, 40.0, 41.0, 39.0, 40.5)])  # yesterday: no daily bar
     assert store.previous_closes(["NEW"], date(2026, 6, 1)) == {"NEW": 50.0}
+
+
+@pytest.mark.postgres_only
+def test_latest_prices_leave_room_on_their_pages_for_the_next_versions_on_postgresql():
+    """Every latest price is rewritten every 5 s: a fillfactor of 50 lets PostgreSQL put each new
+    version on its row's own page (a heap-only update, no index entry)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: scripts/test runs it in its PostgreSQL pass")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [LatestPrice._meta.db_table])
+        (options,) = cursor.fetchone()
+    assert "fillfactor=50" in (options or [])
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = %s",
+                [LatestPrice._meta.db_table],
+            )
+            return cursor.fetchone()
+
+    store.write_latest_prices([("AAPL", 190.0, 1.0)])
+    updated, hot = updates()
+    for second in range(2, 12):
+        store.write_latest_prices([("AAPL", 190.0 + second, float(second))])
+    assert updates() == (updated + 10, hot + 10)  # every one of the ten a heap-only update
+    assert LatestPrice.objects.get(ticker="AAPL").price == 201.0
