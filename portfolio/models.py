@@ -178,7 +178,7 @@ class Trade(models.Model):
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = quantity_field()
     price = price_field()
-    notional = money_field(help_text="quantity x price, rounded half up to the cent")
+    notional = money_field(help_text="quantity x price to the cent: rounded up for a buy, down for a sell")
     realized_pnl = money_field(null=True, blank=True, help_text="sells only: proceeds - quantity x avg cost")
     cash_after = money_field()
     executed_at = models.DateTimeField(default=timezone.now)
