@@ -47,8 +47,9 @@ class RawWebSocket:
             return False
         return True
 
-    def read_all(self, deadline: float) -> bytes:
-        """Everything the server sent, until it closed the connection (or the deadline)."""
+    def read_all(self, deadline: float) -> tuple[bytes, bool]:
+        """Everything the server sent until it ended the connection or the deadline came, and whether
+        it ended it (closed or reset)."""
         data = b""
         self.sock.settimeout(0.5)
         while time.monotonic() < deadline:
@@ -57,11 +58,11 @@ class RawWebSocket:
             except TimeoutError:
                 continue
             except OSError:
-                break
+                return data, True
             if not chunk:
-                break
+                return data, True
             data += chunk
-        return data
+        return data, False
 
 
 def close_code(data: bytes) -> int | None:

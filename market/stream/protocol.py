@@ -27,7 +27,7 @@ from ..updates import PriceUpdate
 ACTIONS = ("subscribe", "unsubscribe")
 MESSAGES_PER_SECOND = 5.0  # a client's messages, on average: a page sends a few in all
 MESSAGE_BURST = 20  # at once
-ABUSE_LIMIT = 50  # refused messages in a row before the connection is closed (policy violation)
+ABUSE_LIMIT = 50  # refused messages, unforgiven, before the connection is closed (policy violation)
 MAX_TICKERS_PER_CONNECTION = 2000
 HISTORY_POINTS = 120  # per ticker in a snapshot: two minutes at 1 s, a minute at the default 0.5 s
 HISTORY_BUDGET = 12_000  # points per snapshot in all, so a connect never costs megabytes
@@ -136,7 +136,11 @@ class Subscription:
 class MessageRate:
     """How many messages a connection may send: a token bucket of ``burst`` messages, refilled at
     ``per_second``. ``admit()`` says ``"ok"``, ``"refused"`` (answer with an error, change nothing) or
-    ``"abusive"`` (``ABUSE_LIMIT`` refused in a row: close the connection)."""
+    ``"abusive"`` (``ABUSE_LIMIT`` refused since the bucket was last full: close the connection).
+
+    Refusals are forgiven only once the client has been quiet long enough for its whole burst to come
+    back, not when one message gets through: a flood is let through at ``per_second``, and a busy
+    server that handles it slowly would otherwise never count fifty refusals between two of those."""
 
     def __init__(
         self,
@@ -153,9 +157,10 @@ class MessageRate:
         now = self.clock()
         self.tokens = min(float(self.burst), self.tokens + (now - self._at) * self.per_second)
         self._at = now
+        if self.tokens >= self.burst:
+            self.refused = 0  # quiet for a whole burst: what was refused before is forgiven
         if self.tokens >= 1.0:
             self.tokens -= 1.0
-            self.refused = 0
             return "ok"
         self.refused += 1
         return "abusive" if self.refused >= ABUSE_LIMIT else "refused"

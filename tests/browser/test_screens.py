@@ -107,9 +107,14 @@ def test_the_trade_form_keeps_buy_and_sell_together_and_comes_before_the_history
         sign_up(page, new_username())
         page.goto("/portfolio/")
         hold(page, "AAPL", "1")
-        buy = page.locator('label[for="side-buy"]').bounding_box()
-        sell = page.locator('label[for="side-sell"]').bounding_box()
-        assert buy["y"] == sell["y"] and sell["x"] > buy["x"], "Sell wrapped under Buy"
+        # Both boxes in one layout: read one at a time, a live update between them could move the page.
+        buy, sell = page.evaluate(
+            """() => ['side-buy', 'side-sell'].map((id) => {
+                 const box = document.querySelector(`label[for="${id}"]`).getBoundingClientRect();
+                 return { x: box.x, y: box.y };
+               })"""
+        )
+        assert buy["y"] == sell["y"] and sell["x"] > buy["x"], f"Sell wrapped under Buy: {buy} {sell}"
         order = page.locator("#trade-submit").bounding_box()
         ticker = page.locator("#trade-ticker").bounding_box()
         assert order["x"] + order["width"] <= width and ticker["x"] + ticker["width"] <= width

@@ -178,3 +178,28 @@ def test_a_connection_that_keeps_sending_when_refused_is_abusive():
     assert rate.admit() == "ok"
     verdicts = [rate.admit() for _ in range(ABUSE_LIMIT)]
     assert verdicts == ["refused"] * (ABUSE_LIMIT - 1) + ["abusive"]
+
+
+def test_a_flood_let_through_at_the_steady_rate_is_still_abusive():
+    """A busy server handles a flood slowly: one message in five gets a refilled token, and the
+    refusals between them still add up."""
+    now = [0.0]
+    rate = MessageRate(per_second=5, burst=20, clock=lambda: now[0])
+    verdicts = []
+    while "abusive" not in verdicts and len(verdicts) < 1000:
+        verdicts.append(rate.admit())
+        now[0] += 0.05  # a message every 50 ms: four times the steady rate
+    assert verdicts.count("ok") > 20  # some got through on the refill...
+    assert verdicts[-1] == "abusive"  # ...and the refusals were counted all the same
+    assert verdicts.count("refused") == ABUSE_LIMIT - 1
+
+
+def test_refusals_are_forgiven_once_the_whole_burst_has_come_back():
+    now = [0.0]
+    rate = MessageRate(per_second=5, burst=20, clock=lambda: now[0])
+    for _ in range(20 + ABUSE_LIMIT - 1):
+        rate.admit()  # the burst, then one refusal short of abusive
+    now[0] += 4.0  # quiet long enough for 20 tokens
+    assert [rate.admit() for _ in range(20)] == ["ok"] * 20
+    assert [rate.admit() for _ in range(ABUSE_LIMIT - 1)] == ["refused"] * (ABUSE_LIMIT - 1)
+    assert rate.admit() == "abusive"
