@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import timedelta
 
+from django.db import transaction
 from massive.rest.models import Agg
 
 from ..feed import get_feed
@@ -26,6 +27,7 @@ logger = logging.getLogger("market.history")
 
 ASK_AGAIN_AFTER = 30.0
 AGGS_LIMIT = 50000  # Massive's most per answer: 7 days of minutes, or 10 years of days, in one request
+WRITE_CHUNK = 10_000  # rows per INSERT statement
 _asked: dict[tuple[str, str], float] = {}
 _asked_lock = threading.Lock()
 
@@ -223,9 +225,12 @@ class Backfiller:
                 if _complete(agg)
             ]
             write = store.write_daily_bars
-        for i in range(0, len(rows), 10_000):
-            write(rows[i : i + 10_000], merge=False)
-        store.write_coverage(ticker, kind, start, now)
+        # One transaction: a reader sees the whole span and its coverage or none of it, never the old
+        # half of a span already marked as fetched (and a failure stores nothing, so it is retried).
+        with transaction.atomic():
+            for i in range(0, len(rows), WRITE_CHUNK):
+                write(rows[i : i + WRITE_CHUNK], merge=False)
+            store.write_coverage(ticker, kind, start, now)
         return len(rows)
 
     def _aggs(self, ticker: str, timespan: str, start_ms: int, end_ms: int) -> list[Agg]:

@@ -118,6 +118,37 @@ async def test_every_page_of_a_long_answer_is_followed_and_stored(fake_massive):
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_span_is_stored_whole_or_not_at_all(fake_massive, monkeypatch):
+    # The history endpoint stops saying "backfilling" once the oldest bar of the range is stored: a
+    # span written in several statements must not show its old half before the new one is in.
+    from market.history import store
+
+    monkeypatch.setattr(backfill, "WRITE_CHUNK", 4000)
+    writes = []
+    real_write = store.write_minute_bars
+
+    def failing_third_write(rows, merge=True):
+        writes.append(len(rows))
+        if len(writes) == 3:
+            raise OSError("disk full")
+        return real_write(rows, merge=merge)
+
+    monkeypatch.setattr(store, "write_minute_bars", failing_third_write)
+    source = source_for(fake_massive)
+    fetcher = backfill.Backfiller(source.new_client(), source.budget, minute_days=7, daily_days=365)
+    with pytest.raises(OSError, match="disk full"):
+        await database(fetcher.fetch)("PYPL", "minute", int(time.time()) - 600)
+    assert writes == [4000, 4000, writes[2]] and writes[2] > 0
+    assert await count(MinuteBar, ticker="PYPL") == 0
+    assert await count(HistoryCoverage, ticker="PYPL") == 0
+
+    monkeypatch.setattr(store, "write_minute_bars", real_write)
+    stored = await database(fetcher.fetch)("PYPL", "minute", int(time.time()) - 600)
+    assert stored >= 7 * 1440 - 1 and await count(MinuteBar, ticker="PYPL") == stored
+    assert await count(HistoryCoverage, ticker="PYPL", kind="minute") == 1
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_daily_bars_are_fetched_for_at_least_a_year_and_dated_in_new_york(fake_massive):
     source = source_for(fake_massive)
     source.request_history("PYPL", "day", int(time.time()) - 30 * 86400)
