@@ -13,13 +13,13 @@
  * data-bars, data-last-close, data-last-time), which the browser tests read.
  */
 
+import { attribution, button, COLORS, frameOptions, fullDate, fullTime, NEW_YORK, shortDate, shortTime } from "./chart_frame.js";
+import { price } from "./format.js";
+
 export const RANGES = ["1H", "1D", "5D", "1M", "6M", "1Y"];
 const INTERVAL_SECONDS = { "1m": 60, "5m": 300, "30m": 1800, "1h": 3600, "1d": 86400 };
 const BACKFILL_RETRY_MS = 3000;
 const BACKFILL_RETRIES = 40;
-const NEW_YORK = "America/New_York";
-const COLORS = { up: "#22c55e", down: "#f05252", text: "#7f8c9b", grid: "#1e2935", line: "#38bdf8", close: "#eab308" };
-
 const dateParts = new Intl.DateTimeFormat("en-US", {
   timeZone: NEW_YORK,
   hourCycle: "h23",
@@ -29,17 +29,6 @@ const dateParts = new Intl.DateTimeFormat("en-US", {
   hour: "2-digit",
   minute: "2-digit",
   second: "2-digit",
-});
-const shortTime = new Intl.DateTimeFormat("en-US", { timeZone: NEW_YORK, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-const shortDate = new Intl.DateTimeFormat("en-US", { timeZone: NEW_YORK, month: "short", day: "numeric" });
-const fullDate = new Intl.DateTimeFormat("en-US", { timeZone: NEW_YORK, year: "numeric", month: "short", day: "numeric" });
-const fullTime = new Intl.DateTimeFormat("en-US", {
-  timeZone: NEW_YORK,
-  month: "short",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  hourCycle: "h23",
 });
 
 function newYork(seconds) {
@@ -58,33 +47,6 @@ function sameNewYorkDay(a, b) {
   const x = newYork(a);
   const y = newYork(b);
   return x.year === y.year && x.month === y.month && x.day === y.day;
-}
-
-function price(value) {
-  return typeof value === "number" && isFinite(value)
-    ? value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })
-    : "—";
-}
-
-function button(label, attributes) {
-  const node = document.createElement("button");
-  node.type = "button";
-  node.className = "pchart-btn";
-  node.textContent = label;
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  return node;
-}
-
-/* The licence's attribution (NOTICE and a link to TradingView), instead of the library's own logo,
- * which injects an inline style that a strict Content-Security-Policy refuses. */
-function attribution() {
-  const link = document.createElement("a");
-  link.className = "pchart-attribution";
-  link.href = "https://www.tradingview.com/";
-  link.target = "_blank";
-  link.rel = "noopener";
-  link.textContent = "Charts: TradingView Lightweight Charts™, © 2026 TradingView, Inc.";
-  return link;
 }
 
 export function mountPriceChart(element, options = {}) {
@@ -129,24 +91,18 @@ export function mountPriceChart(element, options = {}) {
   canvas.className = "pchart-canvas";
   element.replaceChildren(toolbar, canvas, note, attribution());
 
-  const chart = LightweightCharts.createChart(canvas, {
-    autoSize: true,
-    layout: { background: { color: "transparent" }, textColor: COLORS.text, fontSize: 11, attributionLogo: false },
-    grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-    rightPriceScale: { borderColor: COLORS.grid },
-    // maxBarSpacing: a range with few bars yet (a fresh ticker, a morning's 1D) keeps candles candle-sized;
-    // rightOffset: room after the current bar for its time label and the next bar.
-    timeScale: {
-      borderColor: COLORS.grid,
-      timeVisible: true,
-      secondsVisible: false,
-      maxBarSpacing: 24,
-      rightOffset: 2,
-      tickMarkFormatter: tickMark,
-    },
-    crosshair: { mode: LightweightCharts.CrosshairMode.Normal },
-    localization: { timeFormatter: (time) => (state.interval >= 86400 ? fullDate : fullTime).format(new Date(time * 1000)) + " ET" },
-  });
+  const chart = LightweightCharts.createChart(
+    canvas,
+    frameOptions(
+      // maxBarSpacing: a range with few bars yet (a fresh ticker, a morning's 1D) keeps candles candle-sized;
+      // rightOffset: room after the current bar for its time label and the next bar.
+      { maxBarSpacing: 24, rightOffset: 2, tickMarkFormatter: tickMark },
+      {
+        crosshair: { mode: LightweightCharts.CrosshairMode.Normal },
+        localization: { timeFormatter: (time) => (state.interval >= 86400 ? fullDate : fullTime).format(new Date(time * 1000)) + " ET" },
+      },
+    ),
+  );
   let series = null;
   let closeLine = null;
 

@@ -10,33 +10,11 @@
  * ready | empty | error, data-points), which the browser tests read.
  */
 
+import { attribution, button, COLORS, frameOptions, fullTime, shortDate, shortTime } from "./chart_frame.js";
 import { money } from "./format.js";
 
 export const VALUE_RANGES = ["1D", "5D", "1M", "6M", "1Y"];
 const REFRESH_MS = 30000;
-const NEW_YORK = "America/New_York";
-const shortTime = new Intl.DateTimeFormat("en-US", { timeZone: NEW_YORK, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-const shortDate = new Intl.DateTimeFormat("en-US", { timeZone: NEW_YORK, month: "short", day: "numeric" });
-const fullTime = new Intl.DateTimeFormat("en-US", {
-  timeZone: NEW_YORK,
-  month: "short",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  hourCycle: "h23",
-});
-
-/* The licence's attribution (NOTICE and a link to TradingView), instead of the library's own logo,
- * which injects an inline style that a strict Content-Security-Policy refuses. */
-function attribution() {
-  const link = document.createElement("a");
-  link.className = "pchart-attribution";
-  link.href = "https://www.tradingview.com/";
-  link.target = "_blank";
-  link.rel = "noopener";
-  link.textContent = "Charts: TradingView Lightweight Charts™, © 2026 TradingView, Inc.";
-  return link;
-}
 
 export function mountValueChart(element, options = {}) {
   const LightweightCharts = window.LightweightCharts;
@@ -49,15 +27,7 @@ export function mountValueChart(element, options = {}) {
   ranges.className = "pchart-group";
   ranges.setAttribute("role", "group");
   ranges.setAttribute("aria-label", "Range");
-  for (const range of VALUE_RANGES) {
-    const node = document.createElement("button");
-    node.type = "button";
-    node.className = "pchart-btn";
-    node.textContent = range;
-    node.dataset.range = range;
-    node.setAttribute("aria-pressed", "false");
-    ranges.appendChild(node);
-  }
+  for (const range of VALUE_RANGES) ranges.appendChild(button(range, { "data-range": range, "aria-pressed": "false" }));
   const note = document.createElement("div");
   note.className = "pchart-note";
   note.setAttribute("role", "status");
@@ -66,24 +36,20 @@ export function mountValueChart(element, options = {}) {
   canvas.className = "pchart-canvas";
   element.replaceChildren(toolbar, canvas, note, attribution());
 
-  const chart = LightweightCharts.createChart(canvas, {
-    autoSize: true,
-    layout: { background: { color: "transparent" }, textColor: "#7f8c9b", fontSize: 11, attributionLogo: false },
-    grid: { vertLines: { color: "#1e2935" }, horzLines: { color: "#1e2935" } },
-    rightPriceScale: { borderColor: "#1e2935" },
-    timeScale: {
-      borderColor: "#1e2935",
-      timeVisible: true,
-      secondsVisible: false,
-      tickMarkFormatter: (time) => (state.daily ? shortDate : shortTime).format(new Date(time * 1000)),
-    },
-    localization: {
-      timeFormatter: (time) => fullTime.format(new Date(time * 1000)) + " ET",
-      priceFormatter: (value) => money(value),
-    },
-  });
+  const chart = LightweightCharts.createChart(
+    canvas,
+    frameOptions(
+      { tickMarkFormatter: (time) => (state.daily ? shortDate : shortTime).format(new Date(time * 1000)) },
+      {
+        localization: {
+          timeFormatter: (time) => fullTime.format(new Date(time * 1000)) + " ET",
+          priceFormatter: (value) => money(value),
+        },
+      },
+    ),
+  );
   const series = chart.addSeries(LightweightCharts.AreaSeries, {
-    lineColor: "#38bdf8",
+    lineColor: COLORS.line,
     topColor: "rgba(56, 189, 248, 0.35)",
     bottomColor: "rgba(56, 189, 248, 0.02)",
     lineWidth: 2,
