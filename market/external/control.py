@@ -20,15 +20,14 @@ that stopped re-joining the tick group (followers re-join every few seconds) dro
 ``group_expiry`` seconds instead of getting every tick for a day.
 """
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from ..background import run_soon
 from ..tickers import InvalidTicker, normalize_ticker
 
 logger = logging.getLogger("market.external")
@@ -88,20 +87,9 @@ async def request_recheck(tickers: Iterable[str], layer=None) -> bool:
     return True
 
 
-_background: set[asyncio.Task] = set()
-
-
 def request_recheck_soon(tickers: Iterable[str], layer=None) -> None:
     """``request_recheck`` from sync code in any thread (e.g. a commit in ``manage.py shell``)."""
-    tickers = list(tickers)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(request_recheck)(tickers, layer)
-        return
-    task = loop.create_task(request_recheck(tickers, layer))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    run_soon(request_recheck, list(tickers), layer)
 
 
 def request_history(ticker: str, kind: str, since: int, layer=None) -> bool:
@@ -123,14 +111,7 @@ def request_history(ticker: str, kind: str, since: int, layer=None) -> bool:
             return False
         return True
 
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return async_to_sync(send)()
-    task = loop.create_task(send())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return True
+    return run_soon(send) is not False  # once scheduled in a running loop, taken as sent
 
 
 def request_directory(layer=None) -> bool:
@@ -146,14 +127,7 @@ def request_directory(layer=None) -> bool:
             return False
         return True
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return async_to_sync(send)()
-    task = asyncio.get_running_loop().create_task(send())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return True
+    return run_soon(send) is not False  # once scheduled in a running loop, taken as sent
 
 
 async def receive_control(layer) -> tuple[str, object]:

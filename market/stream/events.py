@@ -14,11 +14,11 @@ this process's hub.
 import asyncio
 import logging
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from .. import hooks
+from ..background import run_soon
 from ..external.control import describe, is_shared
 from ..seed_prices import DEFAULT_TICKERS
 from ..tickers import InvalidTicker, normalize_ticker
@@ -30,8 +30,6 @@ EVENTS_GROUP = "stream.user-events"
 USER_EVENT = "stream.user_event"  # the channel-layer message type
 MEMBERSHIP_REFRESH = 5.0  # the follower re-joins the group this often (a restarted Redis forgot it)
 RETRY_MIN, RETRY_MAX = 0.5, 5.0
-
-_background: set[asyncio.Task] = set()
 
 
 def notify_user(user_id: int, payload: dict) -> None:
@@ -48,20 +46,7 @@ def notify_user(user_id: int, payload: dict) -> None:
     if not is_shared(layer):
         get_hub().deliver_event_soon(int(user_id), payload)  # one process: its hub has every socket
         return
-    message = {"type": USER_EVENT, "user": int(user_id), "payload": payload}
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is None:
-        try:
-            async_to_sync(layer.group_send)(EVENTS_GROUP, message)
-        except Exception as exc:
-            logger.warning("could not send a stream event to user %s (%s)", user_id, describe(exc))
-        return
-    task = loop.create_task(_group_send(layer, message))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    run_soon(_group_send, layer, {"type": USER_EVENT, "user": int(user_id), "payload": payload})
 
 
 async def _group_send(layer, message: dict) -> None:

@@ -7,13 +7,11 @@ way the engine re-reads those orders from the database, so a duplicate or late m
 and its periodic re-read of recently changed orders repairs a lost one.
 """
 
-import asyncio
 import logging
 import threading
 from collections.abc import Iterable
 
-from asgiref.sync import async_to_sync
-
+from market.background import run_soon
 from market.external.control import describe, feed_layer, is_shared
 
 logger = logging.getLogger(__name__)
@@ -24,7 +22,6 @@ _MAX_IDS = 10_000
 
 _engines: list = []
 _engines_lock = threading.Lock()
-_background: set[asyncio.Task] = set()
 
 
 def register(engine) -> None:
@@ -66,20 +63,7 @@ def orders_changed(order_ids: Iterable[int]) -> None:
     layer = feed_layer()
     if not is_shared(layer):
         return  # no engine anywhere that a message could reach (the periodic re-read covers others)
-    message = {"type": ORDERS_CHANGED, "ids": ids}
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is None:
-        try:
-            async_to_sync(_send)(layer, message)
-        except Exception as exc:
-            logger.warning("could not tell the order engine of %s (%s); its re-read will", ids, describe(exc))
-        return
-    task = loop.create_task(_send(layer, message))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    run_soon(_send, layer, {"type": ORDERS_CHANGED, "ids": ids})
 
 
 async def _send(layer, message: dict) -> None:
