@@ -9,36 +9,33 @@ gone before the async tests of other packages run.
 
 import pytest
 
-from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, SUPERUSER, LiveServer
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, live_server_with
 from tests.fake_massive import FakeMassive
-from tests.support import (
-    artifacts_dir,
-    clean_env,
-    manage,
-    migrate_database,
-    require,
-    wait_for,
-)
+from tests.support import require, wait_for
 
 
 @pytest.fixture(scope="package")
 def server(tmp_path_factory):
-    """A daphne with a migrated temp SQLite database, a 0.25 s simulator and a superuser."""
-    require(CHROMIUM.exists(), "Chromium (Debian package chromium, /usr/bin/chromium)")
-    database = tmp_path_factory.mktemp("browser") / "db.sqlite3"
-    env = clean_env(
-        DATABASE_URL=f"sqlite:///{database}",
-        SIMULATOR_INTERVAL="0.25",
-        SIMULATOR_SEED="2024",
-        DJANGO_SUPERUSER_USERNAME=SUPERUSER["username"],
-        DJANGO_SUPERUSER_PASSWORD=SUPERUSER["password"],
-        DJANGO_SUPERUSER_EMAIL=SUPERUSER["email"],
+    """A daphne with a 0.25 s simulator and a superuser."""
+    server = live_server_with(
+        tmp_path_factory, "browser-daphne", superuser=True, SIMULATOR_INTERVAL="0.25", SIMULATOR_SEED="2024"
     )
-    migrate_database(env)
-    manage(env, "createsuperuser", "--noinput")
-    server = LiveServer(env, artifacts_dir())
-    server.start()
     wait_for(server.has_sparklines, 15, interval=0.25, message="a few ticks of history on the dashboard")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
+def csp_server(tmp_path_factory):
+    """A daphne with the project's settings under a strict CSP (tests/browser/csp_settings.py: scripts and
+    styles from 'self' only), a 0.25 s simulator and a superuser."""
+    server = live_server_with(
+        tmp_path_factory,
+        "browser-daphne-csp",
+        superuser=True,
+        DJANGO_SETTINGS_MODULE="tests.browser.csp_settings",
+        SIMULATOR_INTERVAL="0.25",
+    )
     yield server
     server.stop()
 
@@ -46,19 +43,15 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="package")
 def massive_server(tmp_path_factory):
     """A daphne on Massive (the local fake API, polled every second) that does not know ZZZZ."""
-    require(CHROMIUM.exists(), "Chromium (Debian package chromium, /usr/bin/chromium)")
     fake = FakeMassive(api_key="browser-key", unknown={"ZZZZ"}).start()
-    database = tmp_path_factory.mktemp("browser-massive") / "db.sqlite3"
-    env = clean_env(
-        DATABASE_URL=f"sqlite:///{database}",
-        MASSIVE_API_KEY="browser-key",
-        MASSIVE_BASE_URL=fake.url,
-        MASSIVE_POLL_INTERVAL="1",
-    )
-    migrate_database(env)
-    server = LiveServer(env, artifacts_dir(), name="browser-daphne-massive")
     try:
-        server.start()
+        server = live_server_with(
+            tmp_path_factory,
+            "browser-daphne-massive",
+            MASSIVE_API_KEY="browser-key",
+            MASSIVE_BASE_URL=fake.url,
+            MASSIVE_POLL_INTERVAL="1",
+        )
     except BaseException:
         fake.stop()
         raise

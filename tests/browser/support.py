@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.support import artifacts_dir, start_daphne, wait_for
+from tests.support import artifacts_dir, clean_env, manage, migrate_database, require, start_daphne, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -60,6 +60,26 @@ class LiveServer:
         _, html = self.get("/")
         counts = [len(points.split()) for points in re.findall(r'<polyline points="([^"]*)"', html)]
         return len(counts) >= 10 and min(counts[:10]) >= SPARKLINE_POINTS_AT_START
+
+
+def live_server_with(tmp_path_factory, name: str, superuser: bool = False, **settings: str):
+    """A started daphne (``LiveServer``, its log ``<name>-<port>.log`` in the artefacts) on a migrated
+    SQLite file of its own, with ``settings`` in its environment and, if asked, tests' superuser."""
+    require(CHROMIUM.exists(), "Chromium (Debian package chromium, /usr/bin/chromium)")
+    database = tmp_path_factory.mktemp(name) / "db.sqlite3"
+    if superuser:
+        settings.update(
+            DJANGO_SUPERUSER_USERNAME=SUPERUSER["username"],
+            DJANGO_SUPERUSER_PASSWORD=SUPERUSER["password"],
+            DJANGO_SUPERUSER_EMAIL=SUPERUSER["email"],
+        )
+    env = clean_env(DATABASE_URL=f"sqlite:///{database}", **settings)
+    migrate_database(env)
+    if superuser:
+        manage(env, "createsuperuser", "--noinput")
+    server = LiveServer(env, artifacts_dir(), name=name)
+    server.start()
+    return server
 
 
 def sign_up(page, username: str) -> None:

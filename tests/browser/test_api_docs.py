@@ -4,8 +4,7 @@ this server) lists every operation, runs them with the session and CSRF token, a
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.support import SUPERUSER, LiveServer, log_in, screenshot
-from tests.support import artifacts_dir, clean_env, manage, migrate_database
+from tests.browser.support import SUPERUSER, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,26 +22,6 @@ OPERATIONS = [
     "DELETE /api/orders/{id}/",
     "GET /api/history/{ticker}/",
 ]
-
-
-@pytest.fixture(scope="module")
-def csp_server(tmp_path_factory):
-    """A daphne with the project's settings under a strict CSP (tests/browser/csp_settings.py)."""
-    database = tmp_path_factory.mktemp("browser-docs") / "db.sqlite3"
-    env = clean_env(
-        DATABASE_URL=f"sqlite:///{database}",
-        DJANGO_SETTINGS_MODULE="tests.browser.csp_settings",
-        SIMULATOR_INTERVAL="0.25",
-        DJANGO_SUPERUSER_USERNAME=SUPERUSER["username"],
-        DJANGO_SUPERUSER_PASSWORD=SUPERUSER["password"],
-        DJANGO_SUPERUSER_EMAIL=SUPERUSER["email"],
-    )
-    migrate_database(env)
-    manage(env, "createsuperuser", "--noinput")
-    server = LiveServer(env, artifacts_dir(), name="browser-daphne-csp")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.support import CHROMIUM, LiveServer, screenshot, sign_up
+from tests.browser.support import live_server_with, screenshot, sign_up
 from tests.fake_massive import FakeMassive
-from tests.support import artifacts_dir, clean_env, migrate_database, require
 
 pytestmark = pytest.mark.browser
 
@@ -29,17 +28,13 @@ def market():
 
 @pytest.fixture(scope="module")
 def orders_server(tmp_path_factory, market):
-    require(CHROMIUM.exists(), "Chromium (Debian package chromium, /usr/bin/chromium)")
-    database = tmp_path_factory.mktemp("browser-orders") / "db.sqlite3"
-    env = clean_env(
-        DATABASE_URL=f"sqlite:///{database}",
+    server = live_server_with(
+        tmp_path_factory,
+        "browser-daphne-orders",
         MASSIVE_API_KEY="orders-key",
         MASSIVE_BASE_URL=market.url,
         MASSIVE_POLL_INTERVAL="1",
     )
-    migrate_database(env)
-    server = LiveServer(env, artifacts_dir(), name="browser-daphne-orders")
-    server.start()
     yield server
     server.stop()
 

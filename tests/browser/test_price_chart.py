@@ -5,8 +5,7 @@ moving live, the previous close as a line, no console errors, under the site's C
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.support import CHROMIUM, LiveServer, screenshot, sign_up
-from tests.support import artifacts_dir, clean_env, migrate_database, require
+from tests.browser.support import screenshot, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -108,23 +107,6 @@ def test_the_value_chart_has_ranges_that_load_the_value_series(page, server):
     assert int(chart.get_attribute("data-points")) >= 1
     screenshot(page, "value-chart.png")
     assert errors == []
-
-
-@pytest.fixture(scope="module")
-def csp_server(tmp_path_factory):
-    """A daphne with the project's settings under a strict CSP (scripts and styles from 'self' only)."""
-    require(CHROMIUM.exists(), "Chromium (Debian package chromium, /usr/bin/chromium)")
-    database = tmp_path_factory.mktemp("browser-chart-csp") / "db.sqlite3"
-    env = clean_env(
-        DATABASE_URL=f"sqlite:///{database}",
-        DJANGO_SETTINGS_MODULE="tests.browser.csp_settings",
-        SIMULATOR_INTERVAL="0.25",
-    )
-    migrate_database(env)
-    server = LiveServer(env, artifacts_dir(), name="browser-daphne-chart-csp")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_the_chart_runs_under_a_strict_content_security_policy(browser, csp_server):
