@@ -27,14 +27,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import PROJECT_DIR, percentile, print_table, verdict  # noqa: E402, RUF100
+from tests.support import free_port, scratch_postgres_database
 
 FLUSH_GOAL_MS = 100.0
 HISTORY_GOAL_MS = 15.0
@@ -69,7 +68,7 @@ def postgres_server(url: str | None):
     bin_dir = binaries[-1].parent
     directory = Path(tempfile.mkdtemp(prefix="finally-bench-pg-"))
     shutil.chown(directory, "postgres")
-    data, port = str(directory / "data"), _free_port()
+    data, port = str(directory / "data"), free_port()
 
     def as_postgres(program: str, *args: str, check: bool = True) -> None:
         command = ["runuser", "-u", "postgres", "--", str(bin_dir / program), *args]
@@ -83,30 +82,6 @@ def postgres_server(url: str | None):
     finally:
         as_postgres("pg_ctl", "-D", data, "-m", "immediate", "stop", check=False)
         shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def postgres_database(server_url: str):
-    import psycopg
-
-    parts = urlsplit(server_url)
-    name = f"finally_bench_{uuid.uuid4().hex[:8]}"
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_child(database_url: str, tickers: int) -> dict:
@@ -137,7 +112,7 @@ def main(args) -> int:
             print("PostgreSQL: skipped (no --postgres-url, and no PostgreSQL binaries to run as root)")
         else:
             print(f"PostgreSQL: migrating and seeding {tickers:,} tickers ...", flush=True)
-            with postgres_database(server) as url:
+            with scratch_postgres_database(server, "finally_bench") as url:
                 results["PostgreSQL"] = run_child(url, tickers)
     rows = []
     for database, figures in results.items():

@@ -9,8 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -31,6 +34,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def scratch_postgres_database(server_url: str, prefix: str):
+    """The URL of a new database ``<prefix>_<random>`` on the PostgreSQL server of ``server_url``,
+    dropped (connections and all) afterwards."""
+    import psycopg
+
+    parts = urlsplit(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_for(

@@ -13,10 +13,8 @@ import signal
 import sqlite3
 import time
 import urllib.request
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -34,6 +32,7 @@ from tests.support import (
     manage,
     migrate_database,
     python_command,
+    scratch_postgres_database,
     start_daphne,
     start_redis,
     wait_for,
@@ -59,21 +58,11 @@ def sqlite_database(tmp_path: Path):
     yield f"sqlite:///{tmp_path / 'db.sqlite3'}"
 
 
-@contextmanager
 def postgres_database():
     """A database of its own on the PostgreSQL server the test run uses (dropped afterwards)."""
     if connection.vendor != "postgresql":
         pytest.skip("runs in the PostgreSQL pass (scripts/test), which selects it")
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    name = f"finally_restart_{uuid.uuid4().hex[:8]}"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return scratch_postgres_database(os.environ["DATABASE_URL"], "finally_restart")
 
 
 def stored_prices(database_url: str) -> dict[str, tuple[float, float]]:
