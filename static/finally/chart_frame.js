@@ -39,6 +39,16 @@ export function button(label, attributes) {
   return node;
 }
 
+/* A labelled group of toolbar buttons (the ranges, the chart types). */
+export function buttonGroup(label, buttons) {
+  const node = document.createElement("div");
+  node.className = "pchart-group";
+  node.setAttribute("role", "group");
+  node.setAttribute("aria-label", label);
+  node.append(...buttons);
+  return node;
+}
+
 /* The licence's attribution (NOTICE and a link to TradingView), instead of the library's own logo,
  * which injects an inline style that a strict Content-Security-Policy refuses. */
 export function attribution() {

@@ -100,3 +100,27 @@ document.addEventListener("keydown", (event) => {
 });
 
 for (const table of document.querySelectorAll("table[data-rows]")) syncTabStops(table);
+
+/*
+ * A form the keyboard opens (the order ticket, the trade form): each "finally:ticket" calls
+ * open(ticker, side) (unless `listen` is false: another form on the page answers), and Escape in the
+ * form goes back to the element focused when it was opened, else to fallback(), else out of the form.
+ */
+export function openedByKeyboard(form, open, { listen = true, fallback = () => null } = {}) {
+  let origin = null;
+  if (listen) {
+    document.addEventListener("finally:ticket", (event) => {
+      event.preventDefault();
+      origin = document.activeElement;
+      open(event.detail.ticker, event.detail.side);
+    });
+  }
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    event.preventDefault();
+    const back = origin && origin.isConnected ? origin : fallback();
+    origin = null;
+    if (back) back.focus();
+    else document.activeElement.blur();
+  });
+}

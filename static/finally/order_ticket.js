@@ -9,6 +9,8 @@
  * and "trade" frames. On /portfolio/, each position row gets a "Close" button (a market sell of it all).
  */
 
+import { openedByKeyboard } from "./keys.js";
+
 const FinAlly = window.FinAlly || {};
 const ticket = document.getElementById("order-ticket");
 
@@ -81,30 +83,17 @@ function setup() {
 
   // The keyboard opens the ticket: b / s on a focused row (keys.js raises "finally:ticket"), or a
   // link to ?ticker=AAPL&side=buy; Escape goes back to the row it came from.
-  let origin = null;
-  function open(chosenTicker, chosenSide, from) {
+  function open(chosenTicker, chosenSide) {
     if (chosenTicker) tickerInput.value = chosenTicker;
-    origin = from || null;
     chooseSide(chosenSide);
     ticket.scrollIntoView({ block: "nearest" });
     quantityInput.focus();
     quantityInput.select();
   }
-  document.addEventListener("finally:ticket", (event) => {
-    event.preventDefault();
-    open(event.detail.ticker, event.detail.side, document.activeElement);
-  });
-  form.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape" || event.defaultPrevented) return;
-    event.preventDefault();
-    const back = origin && origin.isConnected ? origin : null;
-    origin = null;
-    if (back) back.focus();
-    else document.activeElement.blur();
-  });
+  openedByKeyboard(form, open);
   const asked = new URLSearchParams(window.location.search);
   if (asked.get("side") === "buy" || asked.get("side") === "sell") {
-    window.addEventListener("load", () => open((asked.get("ticker") || "").toUpperCase(), asked.get("side"), null));
+    window.addEventListener("load", () => open((asked.get("ticker") || "").toUpperCase(), asked.get("side")));
   }
 
   function showPriceFields() {

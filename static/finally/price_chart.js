@@ -13,7 +13,7 @@
  * data-bars, data-last-close, data-last-time), which the browser tests read.
  */
 
-import { attribution, button, COLORS, frameOptions, fullDate, fullTime, NEW_YORK, shortDate, shortTime } from "./chart_frame.js";
+import { attribution, button, buttonGroup, COLORS, frameOptions, fullDate, fullTime, NEW_YORK, shortDate, shortTime } from "./chart_frame.js";
 import { price } from "./format.js";
 
 export const RANGES = ["1H", "1D", "5D", "1M", "6M", "1Y"];
@@ -68,17 +68,14 @@ export function mountPriceChart(element, options = {}) {
   element.classList.add("pchart");
   const toolbar = document.createElement("div");
   toolbar.className = "pchart-toolbar";
-  const ranges = document.createElement("div");
-  ranges.className = "pchart-group";
-  ranges.setAttribute("role", "group");
-  ranges.setAttribute("aria-label", "Range");
-  for (const range of RANGES) ranges.appendChild(button(range, { "data-range": range, "aria-pressed": "false" }));
-  const types = document.createElement("div");
-  types.className = "pchart-group";
-  types.setAttribute("role", "group");
-  types.setAttribute("aria-label", "Chart type");
-  types.appendChild(button("Candles", { "data-type": "candles", "aria-pressed": "false" }));
-  types.appendChild(button("Line", { "data-type": "line", "aria-pressed": "false" }));
+  const ranges = buttonGroup(
+    "Range",
+    RANGES.map((range) => button(range, { "data-range": range, "aria-pressed": "false" })),
+  );
+  const types = buttonGroup("Chart type", [
+    button("Candles", { "data-type": "candles", "aria-pressed": "false" }),
+    button("Line", { "data-type": "line", "aria-pressed": "false" }),
+  ]);
   const legend = document.createElement("div");
   legend.className = "pchart-legend num";
   legend.setAttribute("data-legend", "");

@@ -12,6 +12,7 @@
  * suggestions (suggest.js) and the watchlist's row states (/api/watchlist/).
  */
 import { price } from "./format.js";
+import { openedByKeyboard } from "./keys.js";
 import { stream } from "./stream.js";
 import { suggestions } from "./suggest.js";
 
@@ -24,7 +25,6 @@ function ticket(form) {
   const tickerInput = form.elements.ticker;
   const quantityInput = form.elements.quantity;
   const button = document.getElementById("trade-submit");
-  let origin = null;
 
   function chosenSide() {
     const checked = form.querySelector('input[name="side"]:checked');
@@ -38,11 +38,10 @@ function ticket(form) {
     button.textContent = side ? (side === "buy" ? "Buy" : "Sell") + (ticker ? " " + ticker : "") : "Place order";
   }
 
-  function open(ticker, side, from) {
+  function open(ticker, side) {
     if (ticker) tickerInput.value = ticker;
     const radio = form.querySelector('input[name="side"][value="' + side + '"]');
     if (radio) radio.checked = true;
-    origin = from || null;
     label();
     form.scrollIntoView({ block: "nearest" });
     quantityInput.focus();
@@ -118,20 +117,9 @@ function ticket(form) {
 
   // Where the page has the order ticket, the keyboard and links open that instead (order_ticket.js).
   const orderTicket = document.getElementById("order-ticket");
-  if (!orderTicket) {
-    document.addEventListener("finally:ticket", (event) => {
-      event.preventDefault();
-      open(event.detail.ticker, event.detail.side, document.activeElement);
-    });
-  }
-
-  form.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape" || event.defaultPrevented) return;
-    event.preventDefault();
-    const back = origin && origin.isConnected ? origin : document.querySelector("#positions tbody tr[data-ticker]");
-    origin = null;
-    if (back) back.focus();
-    else document.activeElement.blur();
+  openedByKeyboard(form, open, {
+    listen: !orderTicket,
+    fallback: () => document.querySelector("#positions tbody tr[data-ticker]"),
   });
 
   label();
@@ -143,6 +131,6 @@ function ticket(form) {
   }
   // Focus once the page has loaded: the browser's own scroll to #trade-form comes before it.
   if (!orderTicket && window.location.hash === "#trade-form" && chosenSide()) {
-    window.addEventListener("load", () => open("", chosenSide(), null), { once: true });
+    window.addEventListener("load", () => open("", chosenSide()), { once: true });
   }
 }

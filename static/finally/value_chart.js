@@ -10,7 +10,7 @@
  * ready | empty | error, data-points), which the browser tests read.
  */
 
-import { attribution, button, COLORS, frameOptions, fullTime, shortDate, shortTime } from "./chart_frame.js";
+import { attribution, button, buttonGroup, COLORS, frameOptions, fullTime, shortDate, shortTime } from "./chart_frame.js";
 import { money } from "./format.js";
 
 export const VALUE_RANGES = ["1D", "5D", "1M", "6M", "1Y"];
@@ -23,11 +23,10 @@ export function mountValueChart(element, options = {}) {
   element.classList.add("pchart", "value");
   const toolbar = document.createElement("div");
   toolbar.className = "pchart-toolbar";
-  const ranges = document.createElement("div");
-  ranges.className = "pchart-group";
-  ranges.setAttribute("role", "group");
-  ranges.setAttribute("aria-label", "Range");
-  for (const range of VALUE_RANGES) ranges.appendChild(button(range, { "data-range": range, "aria-pressed": "false" }));
+  const ranges = buttonGroup(
+    "Range",
+    VALUE_RANGES.map((range) => button(range, { "data-range": range, "aria-pressed": "false" })),
+  );
   const note = document.createElement("div");
   note.className = "pchart-note";
   note.setAttribute("role", "status");
